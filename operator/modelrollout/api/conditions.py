@@ -1,0 +1,81 @@
+"""Kubernetes-style conditions, kept in status and set by pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from modelrollout.api.base import StatusModel
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(StatusModel):
+    """The latest observation of one aspect of the resource (metav1.Condition)."""
+
+    type: str = Field(min_length=1, max_length=316)
+    """The aspect, in CamelCase: Available, Progressing, Degraded, ..."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: str = Field(min_length=1, max_length=1024)
+    """A CamelCase word a program can match on."""
+    message: str = ""
+    """A sentence for people: what happened and, when it is bad, what to do."""
+    last_transition_time: datetime
+    """When status last changed; unchanged when only reason or message change."""
+    observed_generation: int | None = None
+    """The spec generation this condition was computed from."""
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: ConditionStatus,
+    *,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Return a new list with one condition set, keeping its transition time when status is unchanged."""
+    result: list[Condition] = []
+    found = False
+    for condition in conditions:
+        if condition.type != type_:
+            result.append(condition)
+            continue
+        found = True
+        since = condition.last_transition_time if condition.status == status else now
+        result.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=generation,
+            )
+        )
+    if not found:
+        result.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
+    return result
+
+
+def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    condition = find_condition(conditions, type_)
+    return condition is not None and condition.status == "True"

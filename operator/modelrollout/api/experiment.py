@@ -1,0 +1,287 @@
+"""Experiment: champion against challengers on live traffic, with a statistically sound decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from modelrollout.api.base import ApiModel, Duration, Name, Rule, StatusModel
+from modelrollout.api.common import TrafficRouting
+from modelrollout.api.conditions import Condition
+
+KIND = "Experiment"
+PLURAL = "experiments"
+
+ArmName = str
+
+
+class Arm(ApiModel):
+    """One model in the experiment: the stable revision of a ModelDeployment."""
+
+    name: ArmName = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """The arm's name, used in status, headers and metrics."""
+    model_deployment: Name
+    """The ModelDeployment, in the same namespace, whose stable revision serves this arm."""
+    weight: int = Field(default=50, ge=0, le=100)
+    """The share of traffic (weights of all arms are normalised)."""
+
+
+class Assignment(ApiModel):
+    """Consistent assignment: a user always reaches the same arm."""
+
+    header: str = Field(default="x-user-id", min_length=1)
+    """The request header carrying the assignment key (a user id)."""
+    arm_header: str = Field(default="x-modelrollout-arm", min_length=1)
+    """The header clients set to the arm computed by ``modelrollout.stats.hashing.assign``; the router sends it
+    to that arm, and requests without it are split by weight."""
+    salt: str | None = None
+    """Salt of the hash; the experiment's namespace/name when unset, so experiments are independent."""
+
+
+MetricKind = Literal["proportion", "mean"]
+
+
+class ExperimentMetric(ApiModel):
+    """A metric measured per arm from Prometheus. Placeholders: {{revision}}, {{arm}}, {{namespace}}, {{elapsed}}."""
+
+    __rules__ = (
+        Rule(
+            "self.kind != 'proportion' || (has(self.successQuery) && has(self.totalQuery))",
+            "a proportion metric needs successQuery and totalQuery",
+            lambda s: s.kind != "proportion" or (s.success_query is not None and s.total_query is not None),
+        ),
+        Rule(
+            "self.kind != 'mean' || (has(self.sumQuery) && has(self.sumSquaresQuery) && has(self.totalQuery))",
+            "a mean metric needs sumQuery, sumSquaresQuery and totalQuery",
+            lambda s: s.kind != "mean" or None not in (s.sum_query, s.sum_squares_query, s.total_query),
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
+    """A short name."""
+    kind: MetricKind
+    """proportion (successes out of trials) or mean (from count, sum and sum of squares)."""
+    success_query: str | None = None
+    """PromQL template: successes of one arm since the start."""
+    total_query: str | None = None
+    """PromQL template: trials (or observations) of one arm since the start."""
+    sum_query: str | None = None
+    """PromQL template: sum of the observed values of one arm."""
+    sum_squares_query: str | None = None
+    """PromQL template: sum of squared observed values of one arm."""
+    higher_is_better: bool = True
+    """Whether a larger value is an improvement."""
+
+
+class PrimaryMetric(ExperimentMetric):
+    """The metric the decision rests on, with what the design needs."""
+
+    baseline: float = Field(gt=0)
+    """The champion's expected rate (proportion) or mean, for the sample size."""
+    baseline_std: float | None = Field(default=None, gt=0)
+    """The standard deviation of one observation (mean metrics)."""
+    minimum_detectable_effect: float = Field(gt=0, le=10)
+    """The smallest relative improvement worth detecting (0.02 = 2% of baseline)."""
+
+
+class Guardrail(ApiModel):
+    """A limit a challenger must respect; a breach stops the experiment at once."""
+
+    __rules__ = (
+        Rule(
+            "has(self.max) || has(self.maxRatioToChampion) || has(self.minRatioToChampion)",
+            "a guardrail needs max, maxRatioToChampion or minRatioToChampion",
+            lambda s: any(v is not None for v in (s.max, s.max_ratio_to_champion, s.min_ratio_to_champion)),
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
+    """A short name."""
+    query: str = Field(min_length=1)
+    """PromQL template for one arm (same placeholders as metrics, plus {{window}})."""
+    max: float | None = None
+    """Absolute upper limit."""
+    max_ratio_to_champion: float | None = Field(default=None, gt=0)
+    """Upper limit relative to the champion (1.1 = latency at most 110%)."""
+    min_ratio_to_champion: float | None = Field(default=None, gt=0)
+    """Lower limit relative to the champion (0.95 = quality at least 95%)."""
+
+
+class DecisionSpec(ApiModel):
+    """What to do with the result."""
+
+    auto_promote: bool = False
+    """Promote the winner by a staged rollout on the champion's ModelDeployment (this edits that spec:
+    keep it off where Git owns the spec and apply the recommendation by pull request)."""
+
+
+Mode = Literal["Split", "Shadow"]
+Correction = Literal["holm", "benjaminiHochberg"]
+
+
+class ExperimentSpec(ApiModel):
+    """Champion against challengers, designed before traffic moves."""
+
+    __rules__ = (
+        Rule(
+            "self.challengers.all(c, c.name != self.champion.name)"
+            " && self.challengers.all(a, self.challengers.exists_one(b, b.name == a.name))",
+            "arm names must be unique (champion and challengers)",
+            lambda s: len({a.name for a in (s.champion, *s.challengers)}) == 1 + len(s.challengers),
+            ".challengers",
+        ),
+        Rule(
+            "self.mode != 'Shadow' || size(self.challengers) == 1",
+            "shadow mode mirrors to exactly one challenger",
+            lambda s: s.mode != "Shadow" or len(s.challengers) == 1,
+            ".challengers",
+        ),
+        Rule(
+            "self.trafficRouting.router != 'replicas'",
+            "experiments need the gatewayAPI or istio router: the replicas router cannot give sticky "
+            "assignment or mirroring",
+            lambda s: s.traffic_routing.router != "replicas",
+            ".trafficRouting.router",
+        ),
+    )
+
+    champion: Arm
+    """The model in production."""
+    challengers: list[Arm] = Field(min_length=1, max_length=8)
+    """The candidates."""
+    mode: Mode = "Split"
+    """Split: arms serve their share of users. Shadow: the challenger receives a mirror of champion traffic and
+    its answers are discarded; it can be judged on guardrails and on labels that arrive later."""
+    traffic_routing: TrafficRouting
+    """The router (gatewayAPI or istio)."""
+    assignment: Assignment = Field(default_factory=Assignment)
+    """Consistent assignment by header."""
+    primary_metric: PrimaryMetric
+    """The metric the decision rests on."""
+    secondary_metrics: list[ExperimentMetric] = Field(default_factory=list, max_length=16)
+    """Reported with multiple-testing correction; they do not decide."""
+    guardrails: list[Guardrail] = Field(default_factory=list, max_length=16)
+    """Limits that stop the experiment at once when a challenger breaches them."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """The false positive rate (two-sided)."""
+    power: float = Field(default=0.8, gt=0.5, lt=1)
+    """The chance to detect the minimum detectable effect."""
+    sequential: bool = True
+    """Always-valid sequential testing (look any time); a fixed-horizon test at the planned size when false."""
+    correction: Correction = "holm"
+    """The multiple-testing correction across challengers and secondary metrics."""
+    srm_p_value: float = Field(default=0.001, gt=0, lt=1)
+    """Sample ratio mismatch is flagged below this p-value."""
+    interval: Duration = "1m"
+    """How often to analyse."""
+    min_duration: Duration = "0s"
+    """No decision before this (to cover weekly cycles, for example)."""
+    max_duration: Duration = "7d"
+    """Decide Inconclusive when no verdict by then."""
+    decision: DecisionSpec = Field(default_factory=DecisionSpec)
+    """What to do with the result."""
+
+
+Outcome = Literal["Promote", "KeepChampion", "Inconclusive", "Invalid"]
+ExperimentPhase = Literal["Pending", "Running", "Concluded", "Stopped", "Failed"]
+
+
+class Design(StatusModel):
+    """The experiment's plan, computed before traffic moves."""
+
+    samples_per_arm: int
+    """Observations each arm needs to detect the minimum detectable effect with the given power."""
+    traffic_rate: float | None = None
+    """Observed requests per second entering the experiment."""
+    expected_duration_seconds: float | None = None
+    """How long reaching the sample size takes at that rate."""
+
+
+class ArmResult(StatusModel):
+    """One arm's numbers on the primary metric."""
+
+    name: str
+    """The arm."""
+    samples: int = 0
+    """Observations."""
+    estimate: float | None = None
+    """The rate or mean."""
+    difference: float | None = None
+    """Challenger minus champion."""
+    interval: list[float] | None = None
+    """Confidence interval (or sequence) of the difference."""
+    relative_interval: list[float] | None = None
+    """Confidence interval of the ratio to the champion, minus one."""
+    p_value: float | None = None
+    """The (always-valid, when sequential) p-value, corrected for multiple testing."""
+    guardrails_breached: list[str] = Field(default_factory=list)
+    """Guardrails this arm breached."""
+
+
+class SecondaryResult(StatusModel):
+    """A secondary metric's comparison of one challenger with the champion."""
+
+    metric: str
+    """The metric."""
+    arm: str
+    """The challenger."""
+    difference: float | None = None
+    """Challenger minus champion."""
+    p_value: float | None = None
+    """Corrected p-value."""
+    significant: bool = False
+    """Significant after correction."""
+
+
+class DecisionStatus(StatusModel):
+    """The verdict."""
+
+    outcome: Outcome
+    """Promote, KeepChampion, Inconclusive or Invalid."""
+    winner: str | None = None
+    """The arm to promote."""
+    reason: str
+    """Why, with numbers."""
+    decided_at: datetime
+    """When."""
+    promoted: bool = False
+    """Whether the promotion was started."""
+
+
+class ExperimentStatus(StatusModel):
+    """Progress and results."""
+
+    observed_generation: int | None = None
+    """The spec generation last acted on."""
+    phase: ExperimentPhase = "Pending"
+    """Pending, Running, Concluded, Stopped or Failed."""
+    started_at: datetime | None = None
+    """When traffic started to split."""
+    design: Design | None = None
+    """The plan."""
+    arms: list[ArmResult] = Field(default_factory=list)
+    """Per-arm numbers."""
+    secondary: list[SecondaryResult] = Field(default_factory=list)
+    """Secondary metrics."""
+    srm_p_value: float | None = None
+    """Sample ratio mismatch p-value of the arm counts."""
+    decision: DecisionStatus | None = None
+    """The verdict, once reached."""
+    last_analysis_at: datetime | None = None
+    """When results were last computed."""
+    message: str | None = None
+    """A sentence on the current state."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Designed, Underpowered, Running, SampleRatioMismatch, GuardrailBreached, Concluded."""
+
+
+PRINTER_COLUMNS = [
+    {"name": "Champion", "type": "string", "jsonPath": ".spec.champion.name"},
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Decision", "type": "string", "jsonPath": ".status.decision.outcome"},
+    {"name": "Winner", "type": "string", "jsonPath": ".status.decision.winner"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]

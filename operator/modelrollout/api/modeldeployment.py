@@ -1,0 +1,412 @@
+"""ModelDeployment: a model version served by a pod template, rolled out as a gated canary."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from modelrollout.api.base import ApiModel, Duration, Rule, StatusModel
+from modelrollout.api.common import ConfigMapKeyRef, TrafficRouting
+from modelrollout.api.conditions import Condition
+
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+
+EMBEDDED_OBJECT: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+"""Pod and Job templates are validated by the API server when the operator creates them."""
+
+
+class Lineage(ApiModel):
+    """Where the model came from, recorded in every revision so history answers "what is serving"."""
+
+    data: str | None = None
+    """The training data reference (a dataset URI, table snapshot or DVC hash)."""
+    params: dict[str, str] = Field(default_factory=dict)
+    """Hyperparameters, as strings."""
+    code: str | None = None
+    """The code revision that trained the model (a git commit)."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Offline training and validation metrics."""
+
+
+class ModelIdentity(ApiModel):
+    """The model version this resource serves."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """The model's name, shared by all its versions."""
+    version: str = Field(min_length=1, max_length=128)
+    """The model version (free-form, shown in history and status)."""
+    uri: str = Field(min_length=1)
+    """Where the artifact lives (s3://, gs://, hf://, oci://, pvc://...). Passed to the pod as MODEL_URI."""
+    digest: str | None = Field(default=None, pattern=r"^[a-z0-9]+:[a-fA-F0-9]{16,128}$")
+    """The artifact's content digest (sha256:...), so a version id names exactly one artifact."""
+    framework: str | None = None
+    """The serving framework (sklearn, xgboost, pytorch, onnx, custom...)."""
+    lineage: Lineage = Field(default_factory=Lineage)
+    """Training data, parameters, code and metrics of this version."""
+
+
+class OutputRange(ApiModel):
+    """Bounds every prediction must respect."""
+
+    __rules__ = (Rule("self.min < self.max", "outputRange.min must be below outputRange.max", lambda s: s.min < s.max),)
+
+    min: float
+    """The smallest valid prediction."""
+    max: float
+    """The largest valid prediction."""
+
+
+class BuiltinSmokeChecks(ApiModel):
+    """The operator's own checks, run by ``modelrollout smoke`` in a Job against the canary Service."""
+
+    golden_inputs: ConfigMapKeyRef | None = None
+    """A ConfigMap key holding golden inputs as JSON ({"instances": [...], "expected": [...]})."""
+    expected_shape: int | None = Field(default=None, ge=1)
+    """How many values each prediction must have; one per instance when unset."""
+    output_range: OutputRange | None = None
+    """Bounds every prediction must respect."""
+    latency_budget_ms: int | None = Field(default=None, ge=1)
+    """The p95 latency the golden requests must stay within."""
+    predict_path: str = "/predict"
+    """The inference endpoint on the model server."""
+    health_path: str = "/healthz"
+    """The readiness endpoint on the model server."""
+    image: str | None = None
+    """The image that runs the checks; the operator's own image when unset."""
+
+
+class SmokeTestSpec(ApiModel):
+    """Checks a canary must pass before it receives any traffic."""
+
+    __rules__ = (
+        Rule(
+            "has(self.builtin) || has(self.jobTemplate)",
+            "smokeTest needs builtin checks, a jobTemplate or both",
+            lambda s: s.builtin is not None or s.job_template is not None,
+        ),
+    )
+
+    builtin: BuiltinSmokeChecks | None = None
+    """Built-in ML checks: loads, inference on golden inputs, output shape and range, latency."""
+    job_template: dict[str, Any] | None = Field(default=None, json_schema_extra=EMBEDDED_OBJECT)
+    """A batch/v1 JobTemplateSpec of your own; it gets CANARY_URL and MODEL_* in its environment."""
+    timeout: Duration = "5m"
+    """How long the smoke tests may take before they count as failed."""
+
+
+class PauseSpec(ApiModel):
+    """How long a step holds before it moves on."""
+
+    duration: Duration | None = None
+    """Hold for this long (and until analysis passes); forever (a manual gate) when unset."""
+
+
+class CanaryStep(ApiModel):
+    """One traffic stage of the canary."""
+
+    weight: int = Field(ge=1, le=100)
+    """The percentage of traffic the canary receives during this step."""
+    pause: PauseSpec = Field(default_factory=lambda: PauseSpec(duration="30s"))
+    """How long to hold; an empty pause ({}) waits for ``modelrollout promote``."""
+    analysis: bool = True
+    """Whether guardrails must pass before leaving this step."""
+
+
+def _default_steps() -> list[CanaryStep]:
+    return [CanaryStep(weight=w) for w in (5, 25, 50, 100)]
+
+
+class CanaryStrategy(ApiModel):
+    """The traffic stages of a rollout."""
+
+    __rules__ = (
+        Rule(
+            "self.steps.map(s, s.weight).isSorted()"
+            " && self.steps.all(a, self.steps.exists_one(b, b.weight == a.weight))",
+            "strategy.canary.steps: weights must be strictly increasing",
+            lambda s: all(a.weight < b.weight for a, b in itertools.pairwise(s.steps)),
+            ".steps",
+        ),
+    )
+
+    steps: list[CanaryStep] = Field(default_factory=_default_steps, min_length=1, max_length=20)
+    """Traffic stages in order; weights strictly increasing within 1..100. Default 5, 25, 50, 100."""
+
+
+class Strategy(ApiModel):
+    """How a new revision replaces the stable one."""
+
+    canary: CanaryStrategy = Field(default_factory=CanaryStrategy)
+    """Staged traffic shifting with analysis between stages."""
+
+
+class RelativeLimit(ApiModel):
+    """A limit on the canary's value relative to the stable revision's, measured over the same window."""
+
+    __rules__ = (
+        Rule(
+            "has(self.maxRatio) || has(self.minRatio)",
+            "relativeToStable needs maxRatio or minRatio",
+            lambda s: s.max_ratio is not None or s.min_ratio is not None,
+        ),
+        Rule(
+            "!has(self.maxRatio) || !has(self.minRatio) || self.minRatio <= self.maxRatio",
+            "relativeToStable.minRatio must not exceed maxRatio",
+            lambda s: s.max_ratio is None or s.min_ratio is None or s.min_ratio <= s.max_ratio,
+        ),
+    )
+
+    max_ratio: float | None = Field(default=None, gt=0)
+    """The canary fails when its value exceeds stable x maxRatio (1.1 = at most 10% worse for latency)."""
+    min_ratio: float | None = Field(default=None, gt=0)
+    """The canary fails when its value falls below stable x minRatio (0.95 = keep 95% of stable accuracy)."""
+
+
+class ProportionTest(ApiModel):
+    """A sequential two-proportion test of canary against stable, valid under continuous monitoring."""
+
+    errors_query: str = Field(min_length=1)
+    """PromQL template counting failures (for example 5xx responses) of one revision since the canary started."""
+    total_query: str = Field(min_length=1)
+    """PromQL template counting all trials of one revision since the canary started."""
+    max_increase: float = Field(default=0.01, ge=0, le=1)
+    """The tolerated absolute increase of the failure rate over stable (the non-inferiority margin)."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """The false-alarm rate of the always-valid test."""
+    min_samples: int = Field(default=100, ge=1)
+    """Trials the canary needs before the test may pass; fewer is inconclusive, never a pass."""
+
+
+class GuardrailMetric(ApiModel):
+    """A metric the canary must keep within limits for a step to pass."""
+
+    __rules__ = (
+        Rule(
+            "has(self.query) != has(self.proportion)",
+            "a guardrail metric needs exactly one of query or proportion",
+            lambda s: (s.query is None) != (s.proportion is None),
+        ),
+        Rule(
+            "!has(self.query) || has(self.max) || has(self.min) || has(self.relativeToStable)",
+            "a query guardrail needs max, min or relativeToStable",
+            lambda s: s.query is None or s.max is not None or s.min is not None or s.relative_to_stable is not None,
+        ),
+        Rule(
+            "!has(self.max) || !has(self.min) || self.min <= self.max",
+            "guardrail min must not exceed max",
+            lambda s: s.max is None or s.min is None or s.min <= s.max,
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
+    """A short name shown in status and metrics."""
+    query: str | None = None
+    """PromQL template returning one number for one revision. Placeholders: {{revision}}, {{namespace}},
+    {{name}}, {{window}} (the analysis window), {{elapsed}} (time since the canary started)."""
+    max: float | None = None
+    """Absolute upper limit on the canary's value."""
+    min: float | None = None
+    """Absolute lower limit on the canary's value."""
+    relative_to_stable: RelativeLimit | None = None
+    """Limits relative to the stable revision's value over the same window."""
+    proportion: ProportionTest | None = None
+    """A statistical comparison of failure proportions with stable, instead of a threshold."""
+
+
+class CriticalMetric(ApiModel):
+    """A metric whose breach aborts the rollout at once, without waiting for the failure limit."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
+    """A short name shown in status and Events."""
+    query: str = Field(min_length=1)
+    """PromQL template for one revision (same placeholders as guardrails)."""
+    max: float
+    """The canary is aborted as soon as the value exceeds this."""
+
+
+InconclusiveAction = Literal["Rollback", "Hold"]
+
+
+class AnalysisSpec(ApiModel):
+    """Guardrails checked between traffic stages."""
+
+    interval: Duration = "30s"
+    """How often guardrails are evaluated while a step holds."""
+    window: Duration = "1m"
+    """The range used for rates in PromQL ({{window}})."""
+    failure_limit: int = Field(default=2, ge=1)
+    """Consecutive failed evaluations that roll the canary back (a single blip is tolerated)."""
+    inconclusive_limit: int = Field(default=5, ge=1)
+    """Consecutive evaluations without data (Prometheus down, no samples) before onInconclusive applies."""
+    on_inconclusive: InconclusiveAction = "Rollback"
+    """What happens after the inconclusive limit: Rollback, or Hold at the current weight until data returns.
+    Missing data never promotes."""
+    metrics: list[GuardrailMetric] = Field(default_factory=list, max_length=32)
+    """The guardrails; a step with analysis and no guardrails passes on its pause alone."""
+
+
+class ModelDeploymentSpec(ApiModel):
+    """The desired model version and how to roll it out."""
+
+    model: ModelIdentity
+    """The model version to serve."""
+    template: dict[str, Any] = Field(json_schema_extra=EMBEDDED_OBJECT)
+    """The pod template (core/v1 PodTemplateSpec) of the model server."""
+    replicas: int = Field(default=1, ge=1, le=1000)
+    """Replicas of the stable revision (the canary is sized by its weight with the replicas router)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """The container port the model server listens on; the Services expose it as port 80 named http."""
+    smoke_test: SmokeTestSpec | None = None
+    """Checks a new revision must pass before it gets traffic; none when unset."""
+    strategy: Strategy = Field(default_factory=Strategy)
+    """The traffic stages."""
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    """Guardrails between stages."""
+    circuit_breaker: list[CriticalMetric] = Field(default_factory=list, max_length=16)
+    """Metrics that abort the rollout at once when breached."""
+    traffic_routing: TrafficRouting = Field(default_factory=TrafficRouting)
+    """How traffic is split between stable and canary."""
+    revision_history_limit: int = Field(default=10, ge=1, le=100)
+    """How many old revisions (ControllerRevisions) to keep for history and undo."""
+    paused: bool = False
+    """Hold the rollout where it is; traffic does not move until unpaused."""
+
+
+Phase = Literal["Pending", "SmokeTesting", "Progressing", "Paused", "Healthy", "Degraded", "Failed"]
+Outcome = Literal["Pending", "Stable", "Superseded", "Degraded", "SmokeFailed", "Aborted"]
+Verdict = Literal["Pass", "Fail", "Inconclusive"]
+
+
+class RevisionRef(StatusModel):
+    """A revision as status names it."""
+
+    number: int
+    """The revision number (ControllerRevision.revision)."""
+    version_id: str
+    """The version id: revision number and content hash, for example 3-5f1c2a9e."""
+    hash: str
+    """The content hash of model identity and pod template."""
+    model_version: str
+    """spec.model.version of this revision."""
+
+
+class SmokeTestStatus(StatusModel):
+    """The smoke-test Job of the current revision."""
+
+    job_name: str | None = None
+    """The Job running the smoke tests."""
+    state: Literal["Pending", "Running", "Passed", "Failed"] = "Pending"
+    """Where the smoke tests are."""
+    started_at: datetime | None = None
+    """When the Job was created."""
+    finished_at: datetime | None = None
+    """When the outcome was read."""
+    reason: str | None = None
+    """Why the tests failed, from the Job's pod when it said."""
+
+
+class MetricResult(StatusModel):
+    """One guardrail's latest evaluation, with the numbers behind it."""
+
+    name: str
+    """The guardrail."""
+    verdict: Verdict
+    """Pass, Fail or Inconclusive (no data)."""
+    value: float | None = None
+    """The canary's value."""
+    stable_value: float | None = None
+    """The stable revision's value over the same window, when the guardrail is relative."""
+    limit: str | None = None
+    """The limit applied, in words (for example "<= 1.10 x stable = 0.231")."""
+    p_value: float | None = None
+    """The always-valid p-value of a proportion test."""
+    interval: list[float] | None = None
+    """The confidence sequence of canary minus stable, for a proportion test."""
+    message: str | None = None
+    """Why it failed or was inconclusive."""
+
+
+class AnalysisStatus(StatusModel):
+    """The latest analysis of the current step."""
+
+    last_run_at: datetime | None = None
+    """When guardrails were last evaluated."""
+    verdict: Verdict | None = None
+    """The combined verdict of that evaluation."""
+    consecutive_failures: int = 0
+    """Failed evaluations in a row."""
+    consecutive_inconclusive: int = 0
+    """Evaluations without data in a row."""
+    passes: int = 0
+    """Passed evaluations in the current step."""
+    metrics: list[MetricResult] = Field(default_factory=list)
+    """Per-guardrail results of the last evaluation."""
+
+
+class RevisionRecord(StatusModel):
+    """One entry of the revision history summary."""
+
+    number: int
+    """The revision number."""
+    version_id: str
+    """The version id."""
+    model_version: str
+    """The model version."""
+    digest: str | None = None
+    """The artifact digest."""
+    created_at: datetime
+    """When the revision was created."""
+    outcome: Outcome
+    """What became of it."""
+    reason: str | None = None
+    """Why, when it was degraded, aborted or failed."""
+
+
+class ModelDeploymentStatus(StatusModel):
+    """What the operator observed and did. All rollout progress lives here, so a restart resumes."""
+
+    observed_generation: int | None = None
+    """The spec generation last acted on."""
+    phase: Phase = "Pending"
+    """Pending, SmokeTesting, Progressing, Paused, Healthy, Degraded or Failed."""
+    message: str | None = None
+    """A sentence on the current state."""
+    current_revision: RevisionRef | None = None
+    """The revision the spec asks for."""
+    stable_revision: RevisionRef | None = None
+    """The revision serving the rest of the traffic."""
+    canary_weight: int = 0
+    """The share of traffic on the current revision while it is a canary."""
+    current_step_index: int | None = None
+    """The index into strategy.canary.steps of the step in progress."""
+    step_started_at: datetime | None = None
+    """When the current step's weight was verified in place."""
+    canary_started_at: datetime | None = None
+    """When the canary first received traffic."""
+    smoke_test: SmokeTestStatus | None = None
+    """The current revision's smoke tests."""
+    analysis: AnalysisStatus = Field(default_factory=AnalysisStatus)
+    """The latest guardrail evaluation."""
+    aborted: bool = False
+    """The current revision was aborted (by a person or automatically) and gets no traffic until retried."""
+    history: list[RevisionRecord] = Field(default_factory=list)
+    """The revision history, newest first."""
+    last_action_id: str | None = None
+    """The id of the last one-off action consumed, so each is applied exactly once."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Available, Progressing, Degraded, SmokeTestPassed, AnalysisPassing, Paused, InvalidSpec."""
+
+
+PRINTER_COLUMNS = [
+    {"name": "Model", "type": "string", "jsonPath": ".spec.model.name"},
+    {"name": "Version", "type": "string", "jsonPath": ".spec.model.version"},
+    {"name": "Revision", "type": "string", "jsonPath": ".status.currentRevision.versionId"},
+    {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision.versionId"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
