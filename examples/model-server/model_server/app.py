@@ -72,6 +72,8 @@ class ModelHTTPServer(ThreadingHTTPServer):
 class ModelRequestHandler(BaseHTTPRequestHandler):
     # Keep-alive lets the load generator reuse connections instead of paying a handshake per request.
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, each answer would wait for a delayed ACK.
+    disable_nagle_algorithm = True
     server: ModelHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -214,12 +216,11 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
 
 def _numeric_column(instances: list[dict[str, Any]], name: str) -> FloatArray:
     """Values of one numeric feature; missing, null, non-numeric and non-finite become NaN."""
-    values = []
-    for row in instances:
-        value = row.get(name)
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        values.append(float(value) if ok else math.nan)
-    return np.array(values, dtype=float)
+    values = [row.get(name) for row in instances]
+    numbers = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan for v in values]
+    column = np.array(numbers, dtype=float)
+    column[~np.isfinite(column)] = np.nan
+    return column
 
 
 def _categorical_column(instances: list[dict[str, Any]], name: str) -> list[str | None]:
