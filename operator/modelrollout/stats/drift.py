@@ -25,7 +25,15 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from scipy.spatial.distance import jensenshannon as _scipy_jensenshannon
 
-from modelrollout.stats.histograms import FloatArray, HistogramError, from_samples, quantile_edges
+from modelrollout.stats.histograms import (
+    FloatArray,
+    HistogramError,
+    count_matrix,
+    finite_edges,
+    from_samples,
+    quantile_edges,
+    row_proportions,
+)
 from modelrollout.stats.results import DriftVerdict, FeatureDrift, MethodScore
 
 
@@ -175,8 +183,8 @@ def evaluate_binned(
     p-values to mean anything; the distances only use proportions.
     """
     chosen = tuple(Method(m) for m in methods)
-    reference = _as_matrix(reference_counts, "reference counts")
-    current = _as_matrix(current_counts, "current counts")
+    reference = count_matrix(reference_counts, "reference counts")
+    current = count_matrix(current_counts, "current counts")
     if reference.shape != current.shape:
         raise HistogramError(f"reference counts {reference.shape} and current counts {current.shape} differ")
     if not ordered and {Method.KS, Method.WASSERSTEIN} & set(chosen):
@@ -184,8 +192,8 @@ def evaluate_binned(
 
     n_reference = reference.sum(axis=1)
     n_current = current.sum(axis=1)
-    p_reference = _proportions(reference, n_reference)
-    p_current = _proportions(current, n_current)
+    p_reference = row_proportions(reference, n_reference)
+    p_current = row_proportions(current, n_current)
 
     statistics: dict[Method, FloatArray] = {}
     p_values: dict[Method, FloatArray] = {}
@@ -464,12 +472,12 @@ def wasserstein_binned(p_reference: FloatArray, p_current: FloatArray, edges: Fl
     finite edge: their mass counts as sitting at the edge, so tail shifts beyond
     the outermost finite bucket bound are not measured.
     """
-    finite_edges = _finite_edges(edges)
+    bounded = finite_edges(edges)
     differences = np.cumsum(p_reference - p_current, axis=-1)
     d = np.concatenate([np.zeros_like(differences[..., :1]), differences], axis=-1)
     d[..., -1] = 0.0
     left, right = d[..., :-1], d[..., 1:]
-    widths = np.diff(finite_edges, axis=-1)
+    widths = np.diff(bounded, axis=-1)
     magnitude = np.abs(left) + np.abs(right)
     crossing = left * right < 0
     per_width = np.where(crossing, 0.0, magnitude / 2.0)
@@ -491,9 +499,9 @@ def wasserstein_binned_sd(p_reference: FloatArray, p_current: FloatArray, edges:
 
 def binned_standard_deviation(proportions: FloatArray, edges: FloatArray) -> FloatArray:
     """Standard deviation of the uniform-within-bin density of each row."""
-    finite_edges = _finite_edges(edges)
-    middles = (finite_edges[..., 1:] + finite_edges[..., :-1]) / 2.0
-    widths = np.diff(finite_edges, axis=-1)
+    bounded = finite_edges(edges)
+    middles = (bounded[..., 1:] + bounded[..., :-1]) / 2.0
+    widths = np.diff(bounded, axis=-1)
     mean = np.sum(proportions * middles, axis=-1, keepdims=True)
     variance = np.sum(proportions * ((middles - mean) ** 2 + widths**2 / 12.0), axis=-1)
     result: FloatArray = np.sqrt(np.maximum(variance, 0.0))
@@ -513,35 +521,10 @@ def _scaled(distance: FloatArray, spread: FloatArray) -> FloatArray:
     return np.where((spread <= 0) & (distance > 0), math.inf, scaled)
 
 
-def _finite_edges(edges: FloatArray) -> FloatArray:
-    finite = np.array(edges, dtype=np.float64, copy=True)
-    if finite.shape[-1] < 3 and not np.isfinite(finite).all():
-        raise HistogramError("Wasserstein needs at least one finite bin edge inside an unbounded histogram")
-    finite[..., 0] = np.where(np.isfinite(finite[..., 0]), finite[..., 0], finite[..., 1])
-    finite[..., -1] = np.where(np.isfinite(finite[..., -1]), finite[..., -1], finite[..., -2])
-    if not np.isfinite(finite).all():
-        raise HistogramError("only the outer edges may be infinite")
-    return finite
-
-
-def _as_matrix(counts: ArrayLike, what: str) -> FloatArray:
-    matrix = np.asarray(counts, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[1] < 1:
-        raise HistogramError(f"{what} must be a [features, bins] matrix, got shape {matrix.shape}")
-    if not np.isfinite(matrix).all() or (matrix < 0).any():
-        raise HistogramError(f"{what} must be finite and non-negative")
-    return matrix
-
-
 def _edges_of(feature: BinnedFeature) -> FloatArray:
     if feature.edges is None:
         raise ValueError(f"feature {feature.name!r} has no edges")
     return feature.edges
-
-
-def _proportions(counts: FloatArray, totals: FloatArray) -> FloatArray:
-    column = totals[:, np.newaxis]
-    return np.divide(counts, column, out=np.zeros_like(counts), where=column > 0)
 
 
 def _band(score: FloatArray, warning: float | None, drift: float) -> IntArray:

@@ -218,6 +218,34 @@ def quantile_edges(reference: ArrayLike, bins: int) -> FloatArray:
     return np.concatenate(([-math.inf], inner, [math.inf]))
 
 
+def finite_edges(edges: FloatArray) -> FloatArray:
+    """Edges with unbounded outer bins collapsed onto their finite edge (zero width)."""
+    finite = np.array(edges, dtype=np.float64, copy=True)
+    if finite.shape[-1] < 3 and not np.isfinite(finite).all():
+        raise HistogramError("Wasserstein needs at least one finite bin edge inside an unbounded histogram")
+    finite[..., 0] = np.where(np.isfinite(finite[..., 0]), finite[..., 0], finite[..., 1])
+    finite[..., -1] = np.where(np.isfinite(finite[..., -1]), finite[..., -1], finite[..., -2])
+    if not np.isfinite(finite).all():
+        raise HistogramError("only the outer edges may be infinite")
+    return finite
+
+
+def count_matrix(counts: ArrayLike, what: str) -> FloatArray:
+    """A validated ``[features, bins]`` float matrix of non-negative counts."""
+    matrix = np.asarray(counts, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] < 1:
+        raise HistogramError(f"{what} must be a [features, bins] matrix, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all() or (matrix < 0).any():
+        raise HistogramError(f"{what} must be finite and non-negative")
+    return matrix
+
+
+def row_proportions(counts: FloatArray, totals: FloatArray) -> FloatArray:
+    """Each row divided by its total; all-zero rows stay zero."""
+    column = totals[:, np.newaxis]
+    return np.divide(counts, column, out=np.zeros_like(counts), where=column > 0)
+
+
 def _check_edges(edges: FloatArray, what: str) -> None:
     if edges.ndim != 1 or edges.shape[0] < 2:
         raise HistogramError(f"{what} must be a 1-d sequence of at least two values")
