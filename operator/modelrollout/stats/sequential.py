@@ -129,8 +129,17 @@ def msprt_update(
     state: SequentialState, champion_batch: ArmTotals, challenger_batch: ArmTotals, config: MsprtConfig
 ) -> SequentialState:
     """Add one batch per arm and take a look; returns the new state (the old one is unchanged)."""
-    champion = state.champion.merge(champion_batch)
-    challenger = state.challenger.merge(challenger_batch)
+    return msprt_look(state, state.champion.merge(champion_batch), state.challenger.merge(challenger_batch), config)
+
+
+def msprt_look(
+    state: SequentialState, champion: ArmTotals, challenger: ArmTotals, config: MsprtConfig
+) -> SequentialState:
+    """Take a look at new cumulative totals (e.g. read from counters since the start).
+
+    The test only needs the cumulative estimate at each look, so a controller
+    that reads cumulative counters passes them here instead of batches.
+    """
     p_value, low, high = state.p_value, state.low, state.high
     variance = _estimate_variance(champion, challenger)
     if min(champion.count, challenger.count) >= config.min_samples and variance > 0:
