@@ -297,8 +297,10 @@ class RevisionRef(StatusModel):
 class SmokeTestStatus(StatusModel):
     """The smoke-test Job of the current revision."""
 
-    job_name: str | None = None
-    """The Job running the smoke tests."""
+    jobs: list[str] = Field(default_factory=list)
+    """The Jobs running the smoke tests (built-in checks and your own template)."""
+    attempt: int = 1
+    """Which try of this revision's smoke tests (retry starts another)."""
     state: Literal["Pending", "Running", "Passed", "Failed"] = "Pending"
     """Where the smoke tests are."""
     started_at: datetime | None = None

@@ -1,0 +1,578 @@
+"""The ModelDeployment state machine: (spec, status, observations, now) -> (status, desired state, events).
+
+Nothing here performs I/O or reads the clock. The engine observes the world,
+calls :func:`decide`, writes the returned status and converges the cluster to
+the returned :class:`Desired` state. Because every step of progress is written
+to status before it is acted on, and acting is idempotent, a restarted
+operator resumes where it stopped: it re-verifies the router, and never
+repeats a finished step or skips a pending one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from modelrollout.api.base import duration_seconds
+from modelrollout.api.conditions import ConditionStatus, set_condition
+from modelrollout.api.modeldeployment import (
+    AnalysisStatus,
+    CanaryStep,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    Outcome,
+    RevisionRecord,
+    RevisionRef,
+    SmokeTestStatus,
+)
+from modelrollout.core.actions import InvalidAction, UserAction
+from modelrollout.core.analysis import AnalysisOutcome
+from modelrollout.core.revisions import KnownRevision, RevisionContent, next_number, version_id
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeObservation:
+    """The combined outcome of the current attempt's smoke Jobs, as their status says."""
+
+    state: Literal["Running", "Passed", "Failed"]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What the engine saw this tick. ``analysis`` is present only when the engine ran one."""
+
+    now: datetime
+    generation: int
+    content: RevisionContent
+    known_revisions: tuple[KnownRevision, ...] = ()
+    stable_ready: bool = False
+    canary_ready: bool = False
+    smoke: SmokeObservation | None = None
+    router_weight: int | None = None
+    analysis: AnalysisOutcome | None = None
+    action: UserAction | InvalidAction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRevision:
+    """A ControllerRevision to create (or to renumber, when an old revision is rolled out again)."""
+
+    number: int
+    hash: str
+    content: RevisionContent
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The state the engine converges the cluster to. Re-applying it is harmless."""
+
+    stable: RevisionRef | None
+    stable_replicas: int
+    canary: RevisionRef | None
+    canary_replicas: int
+    canary_weight: int
+    smoke_attempt: int | None
+    """Smoke Jobs of this attempt must exist for the canary (None: no smoke Jobs wanted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: ModelDeploymentStatus
+    desired: Desired
+    events: tuple[Event, ...] = ()
+    new_revision: NewRevision | None = None
+    rollbacks: int = 0
+    keep_revisions: int = 10
+
+
+@dataclass(slots=True)
+class _Draft:
+    """The status being built, plus what the transition wants done."""
+
+    status: ModelDeploymentStatus
+    events: list[Event] = field(default_factory=list)
+    new_revision: NewRevision | None = None
+    rollbacks: int = 0
+
+    def update(self, **changes: object) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def emit(self, type_: EventType, reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+
+def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> Decision:
+    draft = _Draft(status=status)
+    if status.current_revision is None or status.current_revision.hash != obs.content.hash:
+        _start_revision(spec, draft, obs)
+    if obs.action is not None:
+        _apply_action(spec, draft, obs)
+    _advance(spec, draft, obs)
+    _set_conditions(spec, draft, obs)
+    draft.update(observed_generation=obs.generation)
+    return Decision(
+        status=draft.status,
+        desired=_desired(spec, draft.status),
+        events=tuple(draft.events),
+        new_revision=draft.new_revision,
+        rollbacks=draft.rollbacks,
+        keep_revisions=spec.revision_history_limit,
+    )
+
+
+def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Whether the engine should query Prometheus this tick."""
+    if not _in_traffic_steps(status) or spec.paused or status.step_started_at is None:
+        return False
+    if not (spec.circuit_breaker or (spec.analysis.metrics and _step(spec, status).analysis)):
+        return False
+    last = status.analysis.last_run_at
+    return last is None or (now - last).total_seconds() >= duration_seconds(spec.analysis.interval)
+
+
+def guardrails_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> bool:
+    """Whether this step's guardrails are evaluated (circuit breakers always are)."""
+    return bool(spec.analysis.metrics) and _step(spec, status).analysis
+
+
+# --- transitions -----------------------------------------------------------------------------------------------
+
+
+def _start_revision(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    content_hash = obs.content.hash
+    previous = status.current_revision
+    stable = status.stable_revision
+    history = list(status.history)
+    if previous is not None and (stable is None or previous.hash != stable.hash) and not status.aborted:
+        history = _record(history, previous.number, "Superseded", "a newer spec replaced it before it became stable")
+    if stable is not None and stable.hash == content_hash:
+        draft.update(
+            current_revision=stable,
+            canary_weight=0,
+            current_step_index=None,
+            step_started_at=None,
+            canary_started_at=None,
+            smoke_test=None,
+            aborted=False,
+            analysis=AnalysisStatus(),
+            history=history,
+            phase="Healthy",
+            message=f"spec matches the stable revision {stable.version_id} again; the canary was dropped",
+        )
+        draft.emit("Normal", "ReturnedToStable", f"spec matches stable revision {stable.version_id}")
+        return
+    number = next_number(list(obs.known_revisions))
+    known = next((r for r in obs.known_revisions if r.hash == content_hash), None)
+    if known is not None and known.number == number - 1 and previous is not None and previous.hash == content_hash:
+        number = known.number
+    ref = RevisionRef(
+        number=number,
+        version_id=version_id(number, content_hash),
+        hash=content_hash,
+        model_version=str(obs.content.model.get("version", "")),
+    )
+    draft.new_revision = NewRevision(number=number, hash=content_hash, content=obs.content)
+    history = [r for r in history if r.number != number]
+    history.insert(
+        0,
+        RevisionRecord(
+            number=number,
+            version_id=ref.version_id,
+            model_version=ref.model_version,
+            digest=obs.content.model.get("digest"),
+            created_at=obs.now,
+            outcome="Pending",
+        ),
+    )
+    smoke = SmokeTestStatus(state="Pending", attempt=1) if spec.smoke_test is not None else None
+    draft.update(
+        current_revision=ref,
+        canary_weight=0,
+        current_step_index=None,
+        step_started_at=None,
+        canary_started_at=None,
+        smoke_test=smoke,
+        aborted=False,
+        analysis=AnalysisStatus(),
+        history=history[: spec.revision_history_limit],
+        phase="SmokeTesting" if smoke is not None else "Progressing",
+        message=f"revision {ref.version_id} (model {ref.model_version}) created",
+    )
+    draft.emit("Normal", "RevisionCreated", f"revision {ref.version_id} for model version {ref.model_version}")
+
+
+def _apply_action(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    action = obs.action
+    assert action is not None
+    draft.update(last_action_id=action.id)
+    if isinstance(action, InvalidAction):
+        draft.emit(
+            "Warning", "UnknownAction", f"ignored action {action.value!r}: use promote, promote-full, abort or retry"
+        )
+        return
+    status = draft.status
+    if action.name == "abort":
+        if _is_canary(status) and not status.aborted:
+            _roll_back(spec, draft, "Aborted", "aborted by a user", outcome="Aborted")
+        else:
+            draft.emit("Warning", "ActionIgnored", "abort: no canary in progress")
+    elif action.name == "retry":
+        if _is_canary(status) and status.aborted:
+            _retry(spec, draft)
+        else:
+            draft.emit("Warning", "ActionIgnored", "retry: nothing was aborted or failed")
+    elif action.name == "promote":
+        if _in_traffic_steps(status) and not status.aborted:
+            draft.emit("Normal", "Promoted", f"step {_step_number(status)} promoted by a user")
+            _next_step(spec, draft, obs)
+        else:
+            draft.emit(
+                "Warning", "ActionIgnored", "promote: no traffic step in progress (smoke tests cannot be skipped)"
+            )
+    elif action.name == "promote-full":
+        smoke_done = status.smoke_test is None or status.smoke_test.state == "Passed"
+        if _is_canary(status) and not status.aborted and smoke_done:
+            draft.emit("Normal", "Promoted", "fully promoted by a user, skipping the remaining steps")
+            _promote(draft, obs)
+        else:
+            draft.emit("Warning", "ActionIgnored", "promote-full: no canary that passed its smoke tests")
+
+
+def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    if not _is_canary(status) or status.aborted:
+        if not _is_canary(status):
+            draft.update(phase="Healthy", canary_weight=0, current_step_index=None)
+        return
+    smoke = status.smoke_test
+    if smoke is not None and smoke.state in ("Pending", "Running"):
+        _run_smoke(spec, draft, obs)
+        return
+    if status.current_step_index is None:
+        _begin_traffic(spec, draft, obs)
+        return
+    if spec.paused:
+        draft.update(phase="Paused", message=f"paused at {status.canary_weight}% (spec.paused)")
+        return
+    draft.update(phase="Progressing")
+    if status.step_started_at is None:
+        if obs.router_weight == status.canary_weight:
+            draft.update(
+                step_started_at=obs.now,
+                canary_started_at=status.canary_started_at or obs.now,
+                message=f"step {_step_number(status)}: {status.canary_weight}% of traffic on the canary",
+            )
+            draft.emit("Normal", "StepStarted", f"canary at {status.canary_weight}% (step {_step_number(status)})")
+        else:
+            seen = "unknown" if obs.router_weight is None else f"{obs.router_weight}%"
+            draft.update(message=f"waiting for the router to reach {status.canary_weight}% (now {seen})")
+        return
+    if obs.analysis is not None:
+        _record_analysis(spec, draft, obs.analysis, obs.now)
+        if draft.status.aborted:
+            return
+    _maybe_finish_step(spec, draft, obs)
+
+
+def _run_smoke(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    smoke = status.smoke_test
+    assert smoke is not None
+    assert spec.smoke_test is not None
+    started = smoke.started_at or obs.now
+    if obs.smoke is not None and obs.smoke.state == "Passed":
+        draft.update(smoke_test=smoke.model_copy(update={"state": "Passed", "finished_at": obs.now}))
+        draft.emit("Normal", "SmokeTestPassed", f"revision {_version(status)} passed its smoke tests")
+        _begin_traffic(spec, draft, obs)
+        return
+    failed = obs.smoke is not None and obs.smoke.state == "Failed"
+    timed_out = (obs.now - started).total_seconds() > duration_seconds(spec.smoke_test.timeout)
+    if failed or timed_out:
+        reason = (obs.smoke.reason if obs.smoke and failed else None) or (
+            f"timed out after {spec.smoke_test.timeout}" if timed_out else "the smoke Job failed"
+        )
+        draft.update(smoke_test=smoke.model_copy(update={"state": "Failed", "finished_at": obs.now, "reason": reason}))
+        draft.update(
+            aborted=True,
+            canary_weight=0,
+            phase="Failed",
+            message=f"revision {_version(status)} failed its smoke tests: {reason}",
+            history=_record(list(status.history), _number(status), "SmokeFailed", reason),
+        )
+        draft.emit("Warning", "SmokeTestFailed", f"revision {_version(status)}: {reason}")
+        return
+    state = "Running" if obs.smoke is not None else smoke.state
+    draft.update(
+        smoke_test=smoke.model_copy(update={"state": state, "started_at": started}),
+        phase="SmokeTesting",
+        message=f"smoke tests of revision {_version(status)} (attempt {smoke.attempt}) are running",
+    )
+
+
+def _begin_traffic(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    if draft.status.stable_revision is None:
+        _promote(draft, obs)
+        return
+    _enter_step(spec, draft, 0)
+
+
+def _enter_step(spec: ModelDeploymentSpec, draft: _Draft, index: int) -> None:
+    step = spec.strategy.canary.steps[index]
+    analysis = draft.status.analysis
+    draft.update(
+        current_step_index=index,
+        canary_weight=step.weight,
+        step_started_at=None,
+        phase="Progressing",
+        analysis=AnalysisStatus(
+            last_run_at=None,
+            verdict=None,
+            consecutive_failures=analysis.consecutive_failures,
+            consecutive_inconclusive=analysis.consecutive_inconclusive,
+            passes=0,
+            metrics=analysis.metrics,
+        ),
+        message=f"moving to step {index + 1} of {len(spec.strategy.canary.steps)}: {step.weight}%",
+    )
+
+
+def _next_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    index = draft.status.current_step_index
+    nxt = 0 if index is None else index + 1
+    if nxt >= len(spec.strategy.canary.steps):
+        _promote(draft, obs)
+    else:
+        _enter_step(spec, draft, nxt)
+
+
+def _maybe_finish_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    step = _step(spec, status)
+    assert status.step_started_at is not None
+    if step.pause.duration is None:
+        draft.update(
+            phase="Paused", message=f"step {_step_number(status)} at {status.canary_weight}% waits for promote"
+        )
+        return
+    held = (obs.now - status.step_started_at).total_seconds()
+    if held < duration_seconds(step.pause.duration):
+        return
+    if guardrails_due(spec, status) and not (status.analysis.verdict == "Pass" and status.analysis.passes > 0):
+        waiting = status.analysis.verdict or "no analysis yet"
+        draft.update(
+            message=f"step {_step_number(status)} held {held:.0f}s; waiting for a passing analysis ({waiting})"
+        )
+        return
+    _next_step(spec, draft, obs)
+
+
+def _record_analysis(spec: ModelDeploymentSpec, draft: _Draft, outcome: AnalysisOutcome, now: datetime) -> None:
+    previous = draft.status.analysis
+    failures = previous.consecutive_failures + 1 if outcome.verdict == "Fail" else 0
+    inconclusive = previous.consecutive_inconclusive + 1 if outcome.verdict == "Inconclusive" else 0
+    passes = previous.passes + 1 if outcome.verdict == "Pass" else previous.passes
+    metrics = list(outcome.metrics) if outcome.metrics else previous.metrics
+    draft.update(
+        analysis=AnalysisStatus(
+            last_run_at=now,
+            verdict=outcome.verdict,
+            consecutive_failures=failures,
+            consecutive_inconclusive=inconclusive,
+            passes=passes,
+            metrics=[*metrics, *outcome.tripped],
+        )
+    )
+    if outcome.tripped:
+        detail = "; ".join(f"{m.name} = {m.value:.4g} ({m.limit})" for m in outcome.tripped if m.value is not None)
+        _roll_back(spec, draft, "CircuitBreakerTripped", f"circuit breaker: {detail}")
+        return
+    if failures >= spec.analysis.failure_limit:
+        detail = "; ".join(f"{m.name}: {m.message}" for m in outcome.metrics if m.verdict == "Fail")
+        _roll_back(spec, draft, "AnalysisFailed", f"{failures} failed analyses in a row: {detail}")
+        return
+    if inconclusive >= spec.analysis.inconclusive_limit:
+        detail = "; ".join(f"{m.name}: {m.message}" for m in outcome.metrics if m.verdict == "Inconclusive")
+        if spec.analysis.on_inconclusive == "Rollback":
+            _roll_back(spec, draft, "AnalysisInconclusive", f"{inconclusive} analyses without data: {detail}")
+        else:
+            draft.update(message=f"holding at {draft.status.canary_weight}%: {inconclusive} analyses without data")
+
+
+def _roll_back(
+    spec: ModelDeploymentSpec, draft: _Draft, reason: str, message: str, outcome: Outcome = "Degraded"
+) -> None:
+    """Traffic back to stable; the spec is left alone so Git stays the source of truth."""
+    status = draft.status
+    draft.update(
+        aborted=True,
+        canary_weight=0,
+        phase="Degraded",
+        message=f"revision {_version(status)} rolled back: {message}",
+        history=_record(list(status.history), _number(status), outcome, message),
+    )
+    draft.rollbacks += 1
+    stable = status.stable_revision.version_id if status.stable_revision else "none"
+    draft.emit("Warning", reason, f"revision {_version(status)} rolled back to {stable}: {message}")
+
+
+def _retry(spec: ModelDeploymentSpec, draft: _Draft) -> None:
+    status = draft.status
+    smoke = status.smoke_test
+    next_smoke = (
+        SmokeTestStatus(state="Pending", attempt=(smoke.attempt + 1) if smoke else 1)
+        if spec.smoke_test is not None
+        else None
+    )
+    draft.update(
+        aborted=False,
+        smoke_test=next_smoke,
+        current_step_index=None,
+        step_started_at=None,
+        canary_started_at=None,
+        canary_weight=0,
+        analysis=AnalysisStatus(),
+        phase="SmokeTesting" if next_smoke else "Progressing",
+        history=_record(list(status.history), _number(status), "Pending", None),
+        message=f"revision {_version(status)} retried",
+    )
+    draft.emit("Normal", "Retried", f"revision {_version(status)} retried by a user")
+
+
+def _promote(draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    current = status.current_revision
+    assert current is not None
+    history = list(status.history)
+    if status.stable_revision is not None:
+        history = _record(history, status.stable_revision.number, "Superseded", None)
+    history = _record(history, current.number, "Stable", None)
+    draft.update(
+        stable_revision=current,
+        canary_weight=0,
+        current_step_index=None,
+        step_started_at=None,
+        phase="Healthy",
+        history=history,
+        message=f"revision {current.version_id} (model {current.model_version}) is stable",
+    )
+    draft.emit("Normal", "RolloutCompleted", f"revision {current.version_id} is stable")
+
+
+# --- status helpers -------------------------------------------------------------------------------------------
+
+
+def _set_conditions(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    status = draft.status
+    conditions = list(status.conditions)
+
+    def put(type_: str, value: ConditionStatus, reason: str, message: str = "") -> None:
+        nonlocal conditions
+        conditions = set_condition(
+            conditions, type_, value, reason=reason, message=message, now=obs.now, generation=obs.generation
+        )
+
+    stable = status.stable_revision
+    if stable is None:
+        put("Available", "False", "NoStableRevision", "no revision is stable yet")
+    elif obs.stable_ready:
+        put("Available", "True", "StableServing", f"revision {stable.version_id} serves")
+    else:
+        put("Available", "False", "StableNotReady", f"revision {stable.version_id} has no ready replicas")
+    canary = _is_canary(status)
+    message = status.message or ""
+    if canary and not status.aborted:
+        put("Progressing", "True", status.phase, message)
+    else:
+        put("Progressing", "False", "RolloutStopped" if canary else "RolloutComplete", message)
+    if canary and status.aborted:
+        put("Degraded", "True", "SmokeTestFailed" if status.phase == "Failed" else "RolledBack", message)
+    else:
+        put("Degraded", "False", "AsExpected")
+    smoke = status.smoke_test
+    if smoke is not None:
+        put("SmokeTestPassed", _TRI_STATE.get(smoke.state, "Unknown"), f"Smoke{smoke.state}", smoke.reason or "")
+    verdict = status.analysis.verdict
+    if verdict is not None:
+        put("AnalysisPassing", _TRI_STATE.get(verdict, "Unknown"), f"Analysis{verdict}")
+    paused = status.phase == "Paused"
+    put("Paused", "True" if paused else "False", "Paused" if paused else "Running")
+    draft.update(conditions=conditions)
+
+
+_TRI_STATE: dict[str, ConditionStatus] = {"Passed": "True", "Failed": "False", "Pass": "True", "Fail": "False"}
+
+
+def _desired(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Desired:
+    stable = status.stable_revision
+    canary = status.current_revision if _is_canary(status) else None
+    weight = status.canary_weight if canary is not None and not status.aborted else 0
+    canary_replicas = 0
+    smoke_attempt = None
+    if canary is not None and not status.aborted:
+        canary_replicas = max(1, math.ceil(spec.replicas * weight / 100))
+        if status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running"):
+            smoke_attempt = status.smoke_test.attempt
+    return Desired(
+        stable=stable,
+        stable_replicas=spec.replicas if stable is not None else 0,
+        canary=canary,
+        canary_replicas=canary_replicas,
+        canary_weight=weight,
+        smoke_attempt=smoke_attempt,
+    )
+
+
+def _record(history: list[RevisionRecord], number: int, outcome: Outcome, reason: str | None) -> list[RevisionRecord]:
+    return [r.model_copy(update={"outcome": outcome, "reason": reason}) if r.number == number else r for r in history]
+
+
+def _is_canary(status: ModelDeploymentStatus) -> bool:
+    current, stable = status.current_revision, status.stable_revision
+    return current is not None and (stable is None or current.hash != stable.hash)
+
+
+def _in_traffic_steps(status: ModelDeploymentStatus) -> bool:
+    return _is_canary(status) and status.current_step_index is not None and not status.aborted
+
+
+def _step(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> CanaryStep:
+    steps = spec.strategy.canary.steps
+    index = min(status.current_step_index or 0, len(steps) - 1)
+    return steps[index]
+
+
+def _step_number(status: ModelDeploymentStatus) -> int:
+    return (status.current_step_index or 0) + 1
+
+
+def _version(status: ModelDeploymentStatus) -> str:
+    return status.current_revision.version_id if status.current_revision else "?"
+
+
+def _number(status: ModelDeploymentStatus) -> int:
+    return status.current_revision.number if status.current_revision else 0
+
+
+__all__ = [
+    "Decision",
+    "Desired",
+    "Event",
+    "NewRevision",
+    "Observations",
+    "SmokeObservation",
+    "analysis_due",
+    "decide",
+]

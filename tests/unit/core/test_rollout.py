@@ -1,0 +1,289 @@
+"""Table- and scenario-driven tests of the rollout state machine: every transition, and restarts in between."""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.core.sim import World, deployed, make_spec, outcome
+
+from modelrollout.core.actions import InvalidAction, UserAction, pending_action
+from modelrollout.core.rollout import SmokeObservation
+
+SMOKE = {"builtin": {"outputRange": {"min": -1, "max": 1}}, "timeout": "2m"}
+
+
+def test_first_revision_without_smoke_tests_becomes_stable_at_once() -> None:
+    world = World(spec=make_spec("1"))
+    decision = world.tick()
+    assert world.status.phase == "Healthy"
+    assert world.status.stable_revision == world.status.current_revision
+    assert world.status.stable_revision.version_id.startswith("1-")
+    assert decision.desired.stable_replicas == 1
+    assert decision.desired.canary is None
+    assert [r.outcome for r in world.status.history] == ["Stable"]
+    assert decision.new_revision is not None
+
+
+def test_first_revision_waits_for_its_smoke_tests() -> None:
+    world = World(spec=make_spec("1", smokeTest=SMOKE), smoke=lambda attempt: SmokeObservation("Running"))
+    world.run(3)
+    assert world.status.phase == "SmokeTesting"
+    assert world.status.stable_revision is None
+    assert world.decisions[-1].desired.canary_replicas == 1
+    assert world.decisions[-1].desired.smoke_attempt == 1
+    world.smoke = lambda attempt: SmokeObservation("Passed")
+    world.tick()
+    assert world.status.phase == "Healthy"
+    assert world.smoke_jobs_started == 1
+    assert {c.type: c.status for c in world.status.conditions}["SmokeTestPassed"] == "True"
+
+
+def test_healthy_canary_goes_5_25_50_100_and_becomes_stable() -> None:
+    world = deployed()
+    old_stable = world.status.stable_revision
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.phase == "Healthy", seconds=5)
+    assert world.weights_seen == [0, 5, 25, 50, 100, 0]
+    assert world.status.stable_revision.model_version == "2"
+    assert [r.outcome for r in world.status.history] == ["Stable", "Superseded"]
+    assert world.status.history[1].number == old_stable.number
+    assert world.events().count("StepStarted") == 4
+    assert "RolloutCompleted" in world.events()
+
+
+def test_a_step_does_not_start_before_the_router_confirms_its_weight() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.router_lags = 5
+    world.run(4)
+    assert world.status.current_step_index == 0
+    assert world.status.step_started_at is None
+    assert "waiting for the router" in world.status.message
+    world.run(3)
+    assert world.status.step_started_at is not None
+
+
+def test_smoke_failure_never_sends_traffic_and_keeps_stable() -> None:
+    world = deployed()
+    world.change(make_spec("3", smokeTest=SMOKE))
+    world.smoke = lambda attempt: SmokeObservation("Failed", "output_range: 3 predictions outside [-1, 1]")
+    world.run(5)
+    assert world.status.phase == "Failed"
+    assert max(world.weights_seen) == 0
+    assert world.status.stable_revision.model_version == "1"
+    assert world.status.history[0].outcome == "SmokeFailed"
+    assert "outside [-1, 1]" in world.status.history[0].reason
+    assert world.decisions[-1].desired.canary_replicas == 0
+    conditions = {c.type: c for c in world.status.conditions}
+    assert conditions["Degraded"].reason == "SmokeTestFailed"
+    assert conditions["Available"].status == "True"
+    assert world.events().count("SmokeTestFailed") == 1
+
+
+def test_smoke_timeout_fails_the_revision() -> None:
+    world = deployed()
+    world.change(make_spec("3", smokeTest={**SMOKE, "timeout": "30s"}))
+    world.smoke = lambda attempt: SmokeObservation("Running")
+    world.run(40)
+    assert world.status.phase == "Failed"
+    assert "timed out" in world.status.smoke_test.reason
+
+
+@pytest.mark.parametrize(("failure_limit", "ticks_to_rollback"), [(1, 1), (2, 2), (3, 3)])
+def test_failed_guardrails_roll_back_after_the_failure_limit(failure_limit: int, ticks_to_rollback: int) -> None:
+    world = deployed()
+    spec = make_spec("4")
+    world.change(
+        spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"failure_limit": failure_limit})})
+    )
+    world.run_until(lambda s: s.canary_weight == 25 and s.step_started_at is not None, seconds=5)
+    world.analysis = lambda w: outcome("Fail")
+    analyses = 0
+    while world.status.phase != "Degraded":
+        tick_time = world.now
+        if world.tick(seconds=10).status.analysis.last_run_at == tick_time:
+            analyses += 1
+        assert analyses <= ticks_to_rollback
+    assert analyses == ticks_to_rollback
+    assert world.router_weight == 0
+    assert world.status.stable_revision.model_version == "1"
+    assert world.status.history[0].outcome == "Degraded"
+    assert world.decisions[-1].rollbacks == 1
+    assert world.decisions[-1].desired.canary_replicas == 0
+    assert "AnalysisFailed" in world.events()
+    assert world.spec.model.version == "4", "automatic rollback never edits the spec"
+
+
+def test_circuit_breaker_aborts_at_once() -> None:
+    world = deployed()
+    world.change(make_spec("4", circuitBreaker=[{"name": "errors", "query": "q", "max": 0.5}]))
+    world.run_until(lambda s: s.step_started_at is not None)
+    world.analysis = lambda w: outcome("Pass", tripped=True)
+    world.tick(10)
+    assert world.status.phase == "Degraded"
+    assert "CircuitBreakerTripped" in world.events()
+    assert "errors = 0.9" in world.status.message
+
+
+@pytest.mark.parametrize(("policy", "phase"), [("Rollback", "Degraded"), ("Hold", "Progressing")])
+def test_missing_data_holds_then_follows_the_inconclusive_policy(policy: str, phase: str) -> None:
+    world = deployed()
+    spec = make_spec("4")
+    world.change(
+        spec.model_copy(
+            update={"analysis": spec.analysis.model_copy(update={"inconclusive_limit": 3, "on_inconclusive": policy})}
+        )
+    )
+    world.analysis = lambda w: outcome("Inconclusive")
+    world.run(60, seconds=10)
+    assert world.status.phase == phase
+    assert max(world.weights_seen) == 5, "missing metrics never promote"
+
+
+def test_no_step_advances_without_a_passing_analysis_even_after_the_pause() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.analysis = lambda w: outcome("Inconclusive")
+    world.run(2)
+    world.analysis = lambda w: outcome("Pass") if w.now.minute >= 5 else outcome("Inconclusive")
+    spec = world.spec
+    world.spec = spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"inconclusive_limit": 1000})})
+    world.run(20, seconds=10)
+    assert world.status.canary_weight == 5
+    world.run_until(lambda s: s.phase == "Healthy", seconds=10)
+
+
+def test_manual_gate_waits_for_promote_and_consumes_it_once() -> None:
+    world = deployed()
+    spec = make_spec("2")
+    steps = spec.strategy.canary.steps
+    gated = [
+        steps[0],
+        steps[1].model_copy(update={"pause": steps[1].pause.model_copy(update={"duration": None})}),
+        *steps[2:],
+    ]
+    strategy = spec.strategy.model_copy(update={"canary": spec.strategy.canary.model_copy(update={"steps": gated})})
+    world.change(spec.model_copy(update={"strategy": strategy}))
+    world.run(60, seconds=5)
+    assert world.status.canary_weight == 25
+    assert world.status.phase == "Paused"
+    promote = UserAction("promote", "a1")
+    world.tick(action=promote)
+    assert world.status.canary_weight == 50
+    assert world.status.last_action_id == "a1"
+    assert pending_action({"modelrollout.dev/action": "promote", "modelrollout.dev/action-id": "a1"}, "a1") is None
+    world.run_until(lambda s: s.phase == "Healthy", seconds=5)
+
+
+def test_abort_then_retry() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.canary_weight == 25)
+    world.tick(action=UserAction("abort", "x1"))
+    assert world.status.phase == "Degraded"
+    assert world.status.history[0].outcome == "Aborted"
+    world.run(3)
+    assert world.router_weight == 0
+    world.tick(action=UserAction("retry", "x2"))
+    assert world.status.phase == "Progressing"
+    world.run_until(lambda s: s.phase == "Healthy", seconds=5)
+    assert world.status.stable_revision.model_version == "2"
+
+
+def test_retry_after_smoke_failure_runs_a_new_attempt() -> None:
+    world = deployed()
+    world.change(make_spec("3", smokeTest=SMOKE))
+    world.smoke = lambda attempt: SmokeObservation("Failed", "boom") if attempt == 1 else SmokeObservation("Passed")
+    world.run(3)
+    assert world.status.phase == "Failed"
+    world.tick(action=UserAction("retry", "r"))
+    world.run_until(lambda s: s.phase == "Healthy", seconds=5)
+    assert world.smoke_jobs_started == 2
+
+
+def test_promote_full_skips_the_remaining_steps() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run(2)
+    world.tick(action=UserAction("promote-full", "p"))
+    assert world.status.phase == "Healthy"
+    assert world.status.stable_revision.model_version == "2"
+
+
+def test_spec_paused_holds_the_weight() -> None:
+    world = deployed()
+    world.change(make_spec("2", paused=True))
+    world.run(100, seconds=5)
+    assert world.status.phase == "Paused"
+    assert world.status.canary_weight == 5
+    world.change(make_spec("2", paused=False))
+    world.run_until(lambda s: s.phase == "Healthy", seconds=5)
+
+
+def test_reverting_the_spec_to_stable_drops_the_canary() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.canary_weight == 25)
+    world.change(make_spec("1"))
+    world.tick()
+    assert world.status.phase == "Healthy"
+    assert world.status.current_revision == world.status.stable_revision
+    assert world.decisions[-1].desired.canary is None
+    assert "ReturnedToStable" in world.events()
+
+
+def test_a_newer_spec_supersedes_a_canary_in_progress() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.canary_weight == 25)
+    world.change(make_spec("3"))
+    world.tick()
+    assert world.status.current_revision.model_version == "3"
+    assert world.status.canary_weight == 5
+    assert [r.outcome for r in world.status.history][:3] == ["Pending", "Superseded", "Stable"]
+
+
+def test_changes_outside_model_and_template_make_no_new_revision() -> None:
+    world = deployed()
+    spec = world.spec
+    world.change(spec.model_copy(update={"replicas": 5}))
+    decision = world.tick()
+    assert decision.new_revision is None
+    assert decision.desired.stable_replicas == 5
+    assert world.status.phase == "Healthy"
+
+
+def test_rolling_out_an_old_revision_again_renumbers_it() -> None:
+    world = deployed("1")
+    for version in ("2", "1"):
+        world.change(make_spec(version))
+        world.run_until(lambda s, v=version: s.phase == "Healthy" and s.stable_revision.model_version == v, seconds=5)
+    assert world.status.stable_revision.number == 3
+    assert sorted(r.number for r in world.revisions) == [2, 3]
+
+
+def test_unknown_action_is_reported_once() -> None:
+    world = deployed()
+    world.tick(action=InvalidAction("promot", "z"))
+    assert world.status.last_action_id == "z"
+    assert world.events() == ["UnknownAction"]
+
+
+@pytest.mark.parametrize("lose_every", [2, 3, 5])
+def test_lost_status_writes_repeat_no_step_and_skip_none(lose_every: int) -> None:
+    """A crash between acting and writing status: the next tick sees the old status and the new world."""
+    world = deployed()
+    world.change(make_spec("2"))
+    for i in range(400):
+        if world.status.phase == "Healthy" and world.status.stable_revision.model_version == "2":
+            break
+        world.tick(seconds=5, lose_status=(i % lose_every == 0))
+    assert world.status.stable_revision.model_version == "2"
+    assert [w for i, w in enumerate(world.weights_seen) if i == 0 or w != world.weights_seen[i - 1]] == [
+        0,
+        5,
+        25,
+        50,
+        100,
+        0,
+    ]
+    assert world.events().count("RolloutCompleted") >= 1
