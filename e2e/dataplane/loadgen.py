@@ -131,19 +131,27 @@ class _Routes:
 
 
 class _Connections:
-    """One keep-alive connection per backend per worker thread."""
+    """One keep-alive connection per backend per thread, all closed together at the end of a run."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[http.client.HTTPConnection] = []
+
+    def _connection(self, netloc: str) -> http.client.HTTPConnection:
+        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        if netloc not in pool:
+            pool[netloc] = http.client.HTTPConnection(netloc, timeout=self._timeout)
+            with self._lock:
+                self._opened.append(pool[netloc])
+        return pool[netloc]
 
     def post(self, url: str, path: str, payload: Any, headers: Mapping[str, str]) -> tuple[int, Any]:
-        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
         netloc = urlsplit(url).netloc
         body = json.dumps(payload).encode()
         for attempt in range(2):
-            connection = pool.get(netloc) or http.client.HTTPConnection(netloc, timeout=self._timeout)
-            pool[netloc] = connection
+            connection = self._connection(netloc)
             try:
                 connection.request("POST", path, body, {"Content-Type": "application/json", **headers})
                 response = connection.getresponse()
@@ -152,14 +160,16 @@ class _Connections:
             except (OSError, http.client.HTTPException):
                 # A kept-alive connection the server dropped: retry once on a fresh one.
                 connection.close()
-                pool.pop(netloc, None)
+                del self._local.pool[netloc]
                 if attempt:
                     raise
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        for connection in self._local.__dict__.get("pool", {}).values():
-            connection.close()
+    def close_all(self) -> None:
+        with self._lock:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
 
 
 def _instances(batch: Batch, config: LoadConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -212,23 +222,27 @@ def run_load(
             else:
                 report.mirror_errors += 1
 
+    failures: list[BaseException] = []
+
     def worker(seed: np.random.SeedSequence) -> None:
-        rng = np.random.default_rng(seed)
         try:
-            while True:
+            work(np.random.default_rng(seed))
+        except BaseException as error:  # re-raised in the caller's thread after the join
+            failures.append(error)
+
+    def work(rng: np.random.Generator) -> None:
+        while True:
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                return
+            due = started + index / config.rate_per_second
+            if due >= deadline:
                 with lock:
-                    index = next(next_index, None)
-                if index is None:
-                    return
-                due = started + index / config.rate_per_second
-                if due >= deadline:
-                    with lock:
-                        report.stopped_by = "time"
-                    return
-                time.sleep(max(0.0, due - time.monotonic()))
-                send_one(rng)
-        finally:
-            connections.close()
+                    report.stopped_by = "time"
+                return
+            time.sleep(max(0.0, due - time.monotonic()))
+            send_one(rng)
 
     def send_one(rng: np.random.Generator) -> None:
         backends, cumulative, mirror_url = routes.current()
@@ -265,6 +279,9 @@ def run_load(
     for thread in threads:
         thread.join()
     mirror_pool.shutdown(wait=True)
+    connections.close_all()
+    if failures:
+        raise failures[0]
     report.elapsed_seconds = time.monotonic() - started
     return report
 

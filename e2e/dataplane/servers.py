@@ -188,6 +188,10 @@ def start_servers(
 
 
 def stop_servers(handles: Iterable[ServerHandle]) -> None:
+    handles = list(handles)
+    for handle in handles:  # signal all first: each takes a poll interval to wind down
+        if handle.process.poll() is None:
+            handle.process.terminate()
     for handle in handles:
         handle.stop()
 

@@ -17,6 +17,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from model_server.model import FloatArray
@@ -46,13 +47,17 @@ class EdgeHistogram:
         self._buckets += np.bincount(index, minlength=self._buckets.size)
         self._sum += float(np.sum(values))
 
-    def buckets(self) -> list[tuple[str, float]]:
+    def add_to(self, family: HistogramMetricFamily, labels: Mapping[str, str] | None = None) -> None:
+        """Append this series to ``family``; ``labels`` in the family's label order."""
+        labels = labels or {}
         cumulative = np.cumsum(self._buckets)
-        return [(le, float(count)) for le, count in zip(self._les, cumulative, strict=True)]
-
-    @property
-    def sum(self) -> float:
-        return self._sum
+        buckets = [(le, float(n)) for le, n in zip(self._les, cumulative, strict=True)]
+        family.add_metric(list(labels.values()), buckets, self._sum)
+        if self.edges[0] < 0:
+            # prometheus-client drops _sum and _count when a bucket bound is negative (an OpenMetrics
+            # rule); the contract needs them for every feature, and Prometheus's text format allows them.
+            family.samples.append(Sample(f"{family.name}_count", dict(labels), float(cumulative[-1])))
+            family.samples.append(Sample(f"{family.name}_sum", dict(labels), self._sum))
 
 
 class ModelMetrics(Collector):
@@ -162,19 +167,15 @@ class ModelMetrics(Collector):
                 labels=["feature"],
             )
             for name, histogram in self._features.items():
-                features.add_metric([name], histogram.buckets(), histogram.sum)
+                histogram.add_to(features, {"feature": name})
             prediction = HistogramMetricFamily(
-                "model_prediction_value",
-                "Predicted values on the reference prediction edges.",
-                buckets=self._prediction.buckets(),
-                sum_value=self._prediction.sum,
+                "model_prediction_value", "Predicted values on the reference prediction edges.", labels=[]
             )
+            self._prediction.add_to(prediction)
             abs_error = HistogramMetricFamily(
-                "model_abs_error",
-                "Absolute error of predictions against realised outcomes.",
-                buckets=self._abs_error.buckets(),
-                sum_value=self._abs_error.sum,
+                "model_abs_error", "Absolute error of predictions against realised outcomes.", labels=[]
             )
+            self._abs_error.add_to(abs_error)
             squared = SummaryMetricFamily(
                 "model_abs_error_squared",
                 "Squared absolute errors, for per-arm variances (Welch tests).",
