@@ -377,7 +377,7 @@ def psi(p_reference: FloatArray, p_current: FloatArray, epsilon: float = PSI_EPS
     """
     r = np.where(p_reference > 0, p_reference, epsilon)
     c = np.where(p_current > 0, p_current, epsilon)
-    result: FloatArray = np.sum((c - r) * np.log(c / r), axis=-1)
+    result: FloatArray = np.sum((c - r) * (np.log(c) - np.log(r)), axis=-1)
     return result
 
 

@@ -254,8 +254,6 @@ def _check_edges(edges: FloatArray, what: str) -> None:
     if not np.all(np.diff(edges) > 0):
         position = int(np.flatnonzero(np.diff(edges) <= 0)[0])
         raise HistogramError(f"{what} must increase strictly: {edges[position]} is followed by {edges[position + 1]}")
-    if np.isinf(edges[1:-1]).any():
-        raise HistogramError(f"only the outer {what} may be infinite")
 
 
 def _check_counts(counts: FloatArray, what: str) -> None:
