@@ -26,8 +26,8 @@ CONFIG = SmokeConfig(
     golden=GOLDEN,
     min_value=-1.0,
     max_value=1.0,
-    latency_budget_ms=100.0,
-    latency_requests=5,
+    latency_budget_ms=150.0,
+    latency_requests=4,
     load_timeout_seconds=0.6,
     poll_interval_seconds=0.1,
     request_timeout_seconds=2.0,
@@ -37,7 +37,7 @@ FAULTS = {
     "fail_load": {"fail_load": True},
     "error_rate": {"error_rate": 1.0},
     "out_of_range": {"out_of_range": True},
-    "latency": {"latency_ms": 200},
+    "latency": {"latency_ms": 300},
     "nan_output": {"nan_output": True},
 }
 
@@ -57,7 +57,7 @@ def test_a_healthy_server_passes_every_check(servers: dict[str, ServerHandle]) -
     report = run_checks(servers["healthy"].url, CONFIG)
     assert report.passed, report.to_text()
     assert verdicts(report) == dict.fromkeys(CHECK_NAMES, "passed")
-    assert report.check("latency").measured["p95Ms"] < 100
+    assert report.check("latency").measured["p95Ms"] < 150
     assert report.summary().startswith("smoke checks passed")
 
 
@@ -68,7 +68,7 @@ def test_a_healthy_server_passes_every_check(servers: dict[str, ServerHandle]) -
         ("error_rate", "inference", "answered HTTP 500"),
         ("nan_output", "inference", "is nan"),
         ("out_of_range", "output_range", "8 of 8 predictions outside [-1, 1]"),
-        ("latency", "latency", "over budget 100 ms"),
+        ("latency", "latency", "over budget 150 ms"),
     ],
 )
 def test_each_fault_fails_its_own_check_first(
@@ -86,7 +86,7 @@ def test_each_fault_fails_its_own_check_first(
 
 def test_fail_load_reports_the_last_health_answer(servers: dict[str, ServerHandle]) -> None:
     loads = run_checks(servers["fail_load"].url, CONFIG).check("loads")
-    assert loads.measured["attempts"] >= 3
+    assert loads.measured["attempts"] >= 2
     assert "HTTP 503" in loads.reason
     assert "failed" in loads.reason
 
@@ -108,8 +108,8 @@ def test_a_degraded_server_fails_the_expected_predictions(servers: dict[str, Ser
 
 
 def test_loads_polls_until_a_slow_model_is_ready() -> None:
-    with running_servers([ServerSpec(revision="slow", load_seconds=0.5)]) as (handle,):
-        loads = run_checks(handle.url, SmokeConfig(load_timeout_seconds=3, poll_interval_seconds=0.1)).check("loads")
+    with running_servers([ServerSpec(revision="slow", load_seconds=1.0)]) as (handle,):
+        loads = run_checks(handle.url, SmokeConfig(load_timeout_seconds=5, poll_interval_seconds=0.1)).check("loads")
     assert loads.passed
     assert loads.measured["attempts"] > 1
 
