@@ -9,7 +9,6 @@ are real and a worse model measurably loses.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import threading
@@ -29,15 +28,10 @@ from model_server.model import NUMERIC_FEATURES
 from model_server.world import Batch, realised_returns, sample_batch
 
 Weights = Callable[[], Mapping[str, float]]
-"""Backend URL -> weight; weights need not sum to one."""
+"""Backend URL -> weight, in arm order (insertion order is kept); weights need not sum to one."""
 UserHash = Callable[[str], float]
-"""User id -> a point in [0, 1); the same user always lands on the same backend while weights hold."""
+"""User id -> a point in [0, 1), e.g. ``functools.partial(modelrollout.stats.hashing.unit_hash, salt=...)``."""
 Mirror = Callable[[], str | None]
-
-
-def sha256_user_hash(user_id: str) -> float:
-    digest = hashlib.sha256(user_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 @dataclass(frozen=True)
@@ -121,9 +115,8 @@ class _Routes:
                 weights = {require_loopback(url): float(w) for url, w in self._weights().items() if w > 0}
                 if not weights:
                     raise ValueError("weights() routes traffic nowhere")
-                self.backends = sorted(weights)
-                shares = np.array([weights[url] for url in self.backends])
-                self.cumulative = np.cumsum(shares) / shares.sum()
+                self.backends = list(weights)
+                self.cumulative = np.cumsum(list(weights.values()))
                 mirror = self._mirror() if self._mirror else None
                 self.mirror = require_loopback(mirror) if mirror else None
                 self._read_at = time.monotonic()
@@ -198,7 +191,8 @@ def run_load(
 
     Without ``user_hash`` each request picks a backend at random by weight;
     with it, a user's hash picks the backend, as a gateway's consistent
-    hashing would. A ``mirror`` gets a copy of each request, answer discarded.
+    hashing would: backends are arms in the order ``weights()`` lists them.
+    A ``mirror`` gets a copy of each request, answer discarded.
     """
     routes = _Routes(weights, (lambda: mirror) if isinstance(mirror, str) else mirror, config.refresh_seconds)
     routes.current()  # fail fast on bad routing, before any thread starts
@@ -247,7 +241,9 @@ def run_load(
     def send_one(rng: np.random.Generator) -> None:
         backends, cumulative, mirror_url = routes.current()
         user = f"user-{rng.integers(config.users)}"
-        point = user_hash(user) if user_hash else rng.random()
+        point = (user_hash(user) if user_hash else rng.random()) * cumulative[-1]
+        # The first backend whose running weight sum exceeds the point: modelrollout.stats.hashing's rule,
+        # so a user lands where the operator's own assignment puts them.
         backend = backends[min(int(np.searchsorted(cumulative, point, side="right")), len(backends) - 1)]
         batch = sample_batch(rng, config.batch_size)
         payload = {"instances": _instances(batch, config, rng)}

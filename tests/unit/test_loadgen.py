@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
-from e2e.dataplane.loadgen import LoadConfig, run_load, sha256_user_hash
+from e2e.dataplane.loadgen import LoadConfig, run_load
 from e2e.dataplane.servers import ServerHandle, ServerSpec, file_sd_entry, running_servers, write_file_sd
 from prometheus_client.parser import text_string_to_metric_families
+
+from modelrollout.stats.hashing import assign_arm, unit_hash
 
 FAST = LoadConfig(requests=400, rate_per_second=2000, concurrency=4, seed=1)
 
@@ -58,14 +61,14 @@ def test_weights_are_re_read_while_running(servers: list[ServerHandle]) -> None:
     assert report.by_backend[canary.url].requests > 0
 
 
-def test_users_stick_to_their_hashed_backend(servers: list[ServerHandle]) -> None:
+def test_users_stick_to_the_backend_the_operator_would_assign(servers: list[ServerHandle]) -> None:
     stable, canary, _ = servers
+    user_hash = partial(unit_hash, salt="exp-1")
     config = LoadConfig(requests=300, rate_per_second=2000, users=40, seed=2)
-    report = run_load(lambda: {stable.url: 1, canary.url: 1}, config, user_hash=sha256_user_hash)
-    assert all(len(backends) == 1 for backends in report.backends_by_user.values())
-    ordered = sorted([stable.url, canary.url])
+    report = run_load(lambda: {canary.url: 30, stable.url: 70}, config, user_hash=user_hash)
+    arms = [canary.url, stable.url]
     for user, backends in report.backends_by_user.items():
-        assert backends == {ordered[int(sha256_user_hash(user) >= 0.5)]}
+        assert backends == {arms[assign_arm(user, [30, 70], salt="exp-1")]}
     assert len({next(iter(b)) for b in report.backends_by_user.values()}) == 2
 
 
