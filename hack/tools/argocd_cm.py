@@ -32,7 +32,7 @@ HEALTH: dict[str, str] = {
 """Kind to its health script, relative to manifests/argocd."""
 
 ACTIONS: dict[str, tuple[str, list[str]]] = {
-    "ModelDeployment": ("actions/modeldeployment", ["promote", "abort", "retry", "pause", "resume"]),
+    "ModelDeployment": ("actions/modeldeployment", ["promote", "promote-full", "abort", "retry", "pause", "resume"]),
 }
 """Kind to (folder with discovery.lua and NAME.lua, action names in menu order)."""
 

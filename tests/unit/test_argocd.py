@@ -20,11 +20,12 @@ from hack.tools import argocd_cm
 from lupa import lua51
 
 from modelrollout.api import driftmonitor, experiment, modeldeployment
+from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION, ACTION_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "manifests" / "argocd"
 DATA = REPO / "tests" / "data" / "argocd"
-ACTIONS = ("promote", "abort", "retry", "pause", "resume")
+ACTIONS = ("promote", "promote-full", "abort", "retry", "pause", "resume")
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
 HEALTH_SCRIPTS = {
@@ -250,6 +251,17 @@ def test_action(case: dict[str, Any]) -> None:
         assert after["spec"]["paused"] is case["paused"]
         expected["spec"]["paused"] = case["paused"]
     assert _normalise(after) == expected, "the action changed something it should not"
+
+
+def test_annotation_actions_are_the_ones_the_operator_consumes() -> None:
+    """Every one-off action the Lua writes is a name modelrollout.core.actions accepts, under its annotations."""
+    obj = load("modeldeployment-progressing.yaml")
+    one_off = [name for name in ACTIONS if name not in {"pause", "resume"}]
+    assert set(one_off) == set(ACTION_NAMES)
+    for name in one_off:
+        annotations = run_lua(ACTION_DIR / f"{name}.lua", obj)["metadata"]["annotations"]
+        assert annotations[ACTION_ANNOTATION] == name
+        assert annotations[ACTION_ID_ANNOTATION]
 
 
 def test_action_ids_differ_between_clicks() -> None:

@@ -14,11 +14,18 @@ end
 local paused = obj.spec ~= nil and obj.spec.paused == true
 local rolling = phase == "SmokeTesting" or phase == "Progressing" or phase == "Paused"
 
--- Promote: skip the remaining canary steps (or pass a manual gate).
+local promotable = (phase == "Progressing" or phase == "Paused") and not aborted
+-- Promote: move on to the next canary step now (or pass a manual gate).
 actions["promote"] = {
-  ["disabled"] = not ((phase == "Progressing" or phase == "Paused") and not aborted),
+  ["disabled"] = not promotable,
+  ["iconClass"] = "fa fa-fw fa-step-forward",
+  ["displayName"] = "Promote to next step",
+}
+-- Promote-full: skip the remaining steps and analysis; the canary becomes stable.
+actions["promote-full"] = {
+  ["disabled"] = not promotable,
   ["iconClass"] = "fa fa-fw fa-forward",
-  ["displayName"] = "Promote canary",
+  ["displayName"] = "Promote fully",
 }
 -- Abort: send all traffic back to the stable revision.
 actions["abort"] = {
