@@ -52,6 +52,7 @@ from modelrollout.stats.histograms import (
     from_cumulative_buckets,
     from_samples,
     histogram,
+    open_ended,
     quantile_edges,
     rebin,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "msprt_update",
     "obrien_fleming_design",
     "obrien_fleming_spending",
+    "open_ended",
     "power_two_means",
     "power_two_proportions",
     "quantile_edges",

@@ -186,6 +186,23 @@ def rebin(source: Histogram, edges: ArrayLike, *, interpolate: bool = False, cli
     return Histogram(edges=target, counts=np.maximum(counts, 0.0))
 
 
+def open_ended(source: Histogram) -> Histogram:
+    """``source`` with empty unbounded bins added below and above, where its outer edges are finite.
+
+    Reference histograms cover the training range on finite edges, while live
+    Prometheus histograms also count values below the first edge and above the
+    last (``le="e0"`` and ``le="+Inf"``). Padding the reference with empty
+    outer bins puts both on the same edges, so out-of-range traffic shows up as
+    drift and as out-of-range share instead of being dropped or folded in.
+    """
+    edges, counts = source.edges, source.counts
+    if math.isfinite(edges[0]):
+        edges, counts = np.concatenate(([-math.inf], edges)), np.concatenate(([0.0], counts))
+    if math.isfinite(edges[-1]):
+        edges, counts = np.concatenate((edges, [math.inf])), np.concatenate((counts, [0.0]))
+    return Histogram(edges=edges, counts=counts)
+
+
 def from_samples(samples: ArrayLike, edges: ArrayLike) -> Histogram:
     """Count finite samples into ``edges`` (bin ``k`` is ``(edges[k], edges[k+1]]``)."""
     values = np.asarray(samples, dtype=np.float64)

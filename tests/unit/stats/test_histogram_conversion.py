@@ -13,6 +13,7 @@ from modelrollout.stats.histograms import (
     from_cumulative_buckets,
     from_samples,
     histogram,
+    open_ended,
     quantile_edges,
     rebin,
 )
@@ -147,3 +148,11 @@ def test_rebin_onto_a_subset_of_edges_preserves_every_partial_sum(counts: list[i
     merged = rebin(histogram(edges, counts), target)
     cumulative = np.concatenate(([0], np.cumsum(counts)))
     np.testing.assert_array_equal(np.cumsum(merged.counts), cumulative[target.astype(int)][1:])
+
+
+def test_open_ended_pads_a_finite_reference_to_match_live_buckets() -> None:
+    reference = open_ended(histogram([0, 1, 2], [3, 4]))
+    np.testing.assert_array_equal(reference.edges, [-math.inf, 0, 1, 2, math.inf])
+    np.testing.assert_array_equal(reference.counts, [0, 3, 4, 0])
+    live = from_cumulative_buckets(["0", "1", "2", "+Inf"], [1, 4, 8, 10])
+    np.testing.assert_array_equal(live.edges, reference.edges)
