@@ -64,9 +64,9 @@ class FakeMetricSource:
         """``promql`` returns no series from now on."""
         self.answers[promql] = None
 
-    def fail(self, promql: str, message: str = "connection refused") -> None:
-        """``promql`` fails as if Prometheus were unreachable, from now on."""
-        self.answers[promql] = QueryError(promql, message)
+    def fail(self, promql: str, message: str = "connection refused", status: int | None = None) -> None:
+        """``promql`` fails from now on: as if Prometheus were unreachable, or refusing it with ``status``."""
+        self.answers[promql] = QueryError(promql, message, status)
 
     def query_scalar(self, promql: str) -> float:
         self.calls.append(Call("query_scalar", promql))

@@ -109,7 +109,8 @@ class PrometheusSource:
         except PrometheusApiClientException as error:
             raise _refusal(promql, str(error)) from error
         except ValueError as error:  # requests' JSONDecodeError is also a RequestException: first
-            raise QueryError(promql, f"Prometheus answered something that is not its JSON API: {error}") from error
+            message = f"Prometheus answered something that is not its JSON API: {error}"
+            raise QueryError(promql, message, status=200) from error
         except requests.RequestException as error:
             raise QueryError(promql, _unreachable(self.settings, error)) from error
         return _samples(promql, result)
@@ -129,11 +130,11 @@ def _samples(promql: str, result: Any) -> list[Sample]:
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
         return [Sample({}, _float(promql, result[1]))]  # a scalar: [time, "value"]
     if not isinstance(result, list):
-        raise QueryError(promql, f"unexpected result shape: {result!r:.200}")
+        raise QueryError(promql, f"unexpected result shape: {result!r:.200}", status=200)
     samples = []
     for series in result:
         if not isinstance(series, dict) or "value" not in series:
-            raise QueryError(promql, "the query returned a range vector; instant queries need an instant vector")
+            raise QueryError(promql, "the query returned a range vector; instant queries need an instant vector", 200)
         samples.append(Sample(series.get("metric", {}), _float(promql, series["value"][1])))
     return samples
 
@@ -142,14 +143,13 @@ def _float(promql: str, text: Any) -> float:
     try:
         return float(text)  # Prometheus spells them "NaN", "+Inf", "-Inf": float() reads all three
     except (TypeError, ValueError) as error:
-        raise QueryError(promql, f"the query returned {text!r}, not a number") from error
+        raise QueryError(promql, f"the query returned {text!r}, not a number", status=200) from error
 
 
 class _RefusedError(QueryError):
     """Prometheus (or a proxy in front of it) answered with an error status."""
 
     def __init__(self, promql: str, status: int, body: str) -> None:
-        self.status = status
         self.error_type = ""
         self.error = body.strip()[:500] or "(empty body)"
         try:
@@ -159,18 +159,19 @@ class _RefusedError(QueryError):
         if isinstance(parsed, dict) and "error" in parsed:
             self.error_type, self.error = str(parsed.get("errorType", "")), str(parsed["error"])
         kind = f" {self.error_type}" if self.error_type else ""
-        super().__init__(promql, f"Prometheus answered {status}{kind}: {self.error}")
+        super().__init__(promql, f"Prometheus answered {status}{kind}: {self.error}", status)
 
 
 def _refusal(promql: str, text: str) -> QueryError:
     """The error in a PrometheusApiClientException, which carries the status and the body's bytes repr."""
     match = _CLIENT_ERROR.fullmatch(text)
     if match is None:
-        return QueryError(promql, text)
+        status = re.match(r"HTTP Status Code (\d+)", text)
+        return QueryError(promql, text, int(status.group(1)) if status else None)
     try:
         body = ast.literal_eval(match.group(2)).decode("utf-8", "replace")
     except (ValueError, SyntaxError):
-        return QueryError(promql, text)
+        return QueryError(promql, text, int(match.group(1)))
     return _RefusedError(promql, int(match.group(1)), body)
 
 

@@ -34,6 +34,14 @@ class NoDataError(MetricError):
 class QueryError(MetricError):
     """The query could not be run: Prometheus unreachable, too slow, or refusing it."""
 
+    def __init__(self, query: str, message: str, status: int | None = None) -> None:
+        super().__init__(query, message)
+        self.status = status
+        """The HTTP status of the answer; None when no answer came (unreachable, timed out).
+
+        None is an outage, and every other query would fail the same way; a status means this
+        query was refused (400 bad_data, 422 execution) or its answer was unusable."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -75,7 +83,8 @@ def single_value(promql: str, samples: list[Sample]) -> float:
         raise NoDataError(promql, "no values found: the query returned no series")
     if len(samples) > 1:
         shown = ", ".join(_labels(s.labels) for s in samples[:3])
-        raise QueryError(promql, f"expected one series, got {len(samples)} ({shown}); aggregate with sum() or by ()")
+        message = f"expected one series, got {len(samples)} ({shown}); aggregate with sum() or by ()"
+        raise QueryError(promql, message, status=200)
     value = samples[0].value
     if math.isnan(value):
         raise NoDataError(promql, "no values found: the query returned NaN (a ratio before any traffic?)")

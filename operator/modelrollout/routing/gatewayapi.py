@@ -25,7 +25,7 @@ from kubernetes.client import CustomObjectsApi
 from modelrollout.routing.errors import RouterUnavailable
 from modelrollout.routing.patching import CustomResource, Patch, read_custom, update_custom
 from modelrollout.routing.router import require
-from modelrollout.routing.split import Backend, Feature, HeaderRoute, TrafficSplit, percentages
+from modelrollout.routing.split import Backend, Feature, HeaderRoute, TrafficSplit, percentages, read_back
 
 GROUP = "gateway.networking.k8s.io"
 VERSION = "v1"
@@ -87,10 +87,13 @@ def split_from_rules(rules: list[Rule], rule_index: int) -> TrafficSplit | None:
     mirrors = [
         f["requestMirror"]["backendRef"]["name"] for f in weighted.get("filters", []) if f.get("type") == MIRROR_FILTER
     ]
-    return TrafficSplit(
-        backends=tuple(Backend(ref["name"], "", share) for ref, share in zip(refs, shares, strict=True)),
-        mirror=mirrors[0] if mirrors else None,
-        header_routes=tuple(_header_route(rule, weighted) for rule in rules if is_owned(rule)),
+    return read_back(
+        lambda: TrafficSplit(
+            backends=tuple(Backend(ref["name"], "", share) for ref, share in zip(refs, shares, strict=True)),
+            mirror=mirrors[0] if mirrors else None,
+            header_routes=tuple(_header_route(rule, weighted) for rule in rules if is_owned(rule)),
+        ),
+        f"rule {rule_index} of the HTTPRoute",
     )
 
 

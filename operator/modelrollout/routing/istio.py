@@ -18,7 +18,7 @@ from kubernetes.client import CustomObjectsApi
 from modelrollout.routing.errors import RouterUnavailable
 from modelrollout.routing.patching import CustomResource, Patch, read_custom, update_custom
 from modelrollout.routing.router import require
-from modelrollout.routing.split import Backend, Feature, HeaderRoute, TrafficSplit, percentages
+from modelrollout.routing.split import Backend, Feature, HeaderRoute, TrafficSplit, percentages, read_back
 
 GROUP = "networking.istio.io"
 VERSION = "v1"
@@ -74,10 +74,13 @@ def split_from_routes(routes: list[HttpRoute], route_name: str | None) -> Traffi
     if shares is None:
         return None
     mirror = weighted.get("mirror")
-    return TrafficSplit(
-        backends=tuple(Backend(d["destination"]["host"], "", s) for d, s in zip(destinations, shares, strict=True)),
-        mirror=mirror["host"] if mirror else None,
-        header_routes=tuple(_read_header_route(route, weighted) for route in routes if is_owned(route)),
+    return read_back(
+        lambda: TrafficSplit(
+            backends=tuple(Backend(d["destination"]["host"], "", s) for d, s in zip(destinations, shares, strict=True)),
+            mirror=mirror["host"] if mirror else None,
+            header_routes=tuple(_read_header_route(route, weighted) for route in routes if is_owned(route)),
+        ),
+        "the VirtualService's weighted HTTP route",
     )
 
 

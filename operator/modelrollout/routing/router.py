@@ -45,15 +45,7 @@ class TrafficRouter(Protocol):
 
 def require(router: TrafficRouter, split: TrafficSplit) -> None:
     """Refuse a split that needs features the router lacks, before anything changes."""
-    missing = split.features & ~_supported(router, split.features)
+    missing = [f for f in Feature if f in split.features and not router.supports(f)]
     if missing:
-        names = ", ".join(f.name.lower().replace("_", " ") for f in Feature if f and f in missing and f.name)
+        names = ", ".join(str(f.name).lower().replace("_", " ") for f in missing)
         raise UnsupportedFeature(f"the {router.name} router does not support {names}")
-
-
-def _supported(router: TrafficRouter, features: Feature) -> Feature:
-    supported = Feature.NONE
-    for feature in Feature:
-        if feature and feature in features and router.supports(feature):
-            supported |= feature
-    return supported

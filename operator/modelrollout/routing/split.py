@@ -7,8 +7,11 @@ controller decides in these terms only and verifies a change by comparing two sp
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+
+from modelrollout.routing.errors import RouterUnavailable
 
 
 class Feature(enum.Flag):
@@ -100,6 +103,14 @@ class TrafficSplit:
         if self.header_routes:
             needed |= Feature.HEADER_ROUTING
         return needed
+
+
+def read_back(make: Callable[[], TrafficSplit], what: str) -> TrafficSplit:
+    """Build an observed split; a route edited into something no split describes is unavailable."""
+    try:
+        return make()
+    except ValueError as error:
+        raise RouterUnavailable("RouteModified", f"{what} no longer describes a traffic split: {error}") from error
 
 
 def percentages(weights: list[int]) -> list[int] | None:

@@ -198,3 +198,29 @@ def test_validate_falls_back_to_an_instant_query_where_parse_query_is_missing(se
     assert source.validate("a * on() b") is None, "it parsed; running it failed"
     assert source.validate("sum(up") == "unclosed left parenthesis"
     assert [path for path, _, _ in source.stub.requests].count("/api/v1/query") == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (error(400, "bad_data", "parse error"), 400),
+        (error(422, "execution", "many-to-many"), 422),
+        (error(503, "timeout", "query timed out"), 503),
+        (ok("vector", VECTOR * 2), 200),
+    ],
+)
+def test_query_errors_carry_the_status_of_the_answer(serve, reply: Reply, status: int) -> None:
+    with pytest.raises(QueryError) as caught:
+        serve(lambda path, query: reply).query_scalar("x")
+    assert caught.value.status == status
+
+
+def test_no_answer_has_no_status() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = PrometheusSource(PrometheusSettings(url=f"http://127.0.0.1:{port}", timeout=1))
+    with pytest.raises(QueryError) as caught:
+        source.query_scalar("up")
+    assert caught.value.status is None
+    source.close()

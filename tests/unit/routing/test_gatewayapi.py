@@ -161,3 +161,10 @@ def test_any_split_round_trips(canary: int, mirror: bool, sticky: bool) -> None:
 def test_supports_mirror_and_header_routing() -> None:
     router = GatewayAPIRouter(None, "ns", "model", 0, 80)
     assert router.supports(Feature.MIRROR | Feature.HEADER_ROUTING)
+
+
+def test_a_route_edited_into_nonsense_is_reported_not_misread() -> None:
+    twice = [{"backendRefs": [{"name": "a", "weight": 1}, {"name": "a", "weight": 1}]}]
+    with pytest.raises(RouterUnavailable) as error:
+        split_from_rules(twice, 0)
+    assert error.value.reason == "RouteModified"

@@ -124,3 +124,10 @@ def test_unsupported_splits_are_refused_before_anything_changes(wanted: TrafficS
     with pytest.raises(UnsupportedFeature, match="replicas router"):
         router.apply(wanted)
     assert apps.patches == []
+
+
+def test_the_refusal_names_what_is_missing() -> None:
+    router = ReplicasRouter(FakeApps({}), "ns", 4)
+    wanted = TrafficSplit(split(50).backends, mirror="shadow", header_routes=(HeaderRoute("x-arm", "b", "canary"),))
+    with pytest.raises(UnsupportedFeature, match="replicas router does not support mirror, header routing"):
+        router.apply(wanted)
