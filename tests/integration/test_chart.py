@@ -107,6 +107,16 @@ def test_helm_template_renders_every_object() -> None:
     )
 
 
+def test_peering_object_renders_whether_or_not_its_crd_is_served() -> None:
+    """The template looks the object up only when kopf.dev/v1 is served (lookup fails otherwise, on a fresh
+    install); either way `helm template` (no cluster) renders it. Verified against a real API server by hand:
+    install creates it after the CRDs, upgrade keeps it (same uid, peers' status kept)."""
+    for extra in ([], ["--api-versions", "kopf.dev/v1/ClusterKopfPeering"]):
+        peering = only(render(*extra), "ClusterKopfPeering")
+        assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+        assert "helm.sh/hook-delete-policy" not in peering["metadata"]["annotations"]
+
+
 def test_chart_refuses_several_replicas_without_peering() -> None:
     binary = require_tool("helm")
     result = subprocess.run(
