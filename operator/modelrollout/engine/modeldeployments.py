@@ -1,0 +1,243 @@
+"""The ModelDeployment controller: observe, decide (pure), record, converge.
+
+All reconciliation happens in one timer per resource, so exactly one piece of
+code ever acts on a ModelDeployment at a time; a spec change or an action is
+picked up at the next tick. Resources at rest are skipped between resyncs so
+an idle fleet costs no API calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client
+from pydantic import ValidationError
+
+from modelrollout import GROUP, VERSION, telemetry
+from modelrollout.api import modeldeployment as md
+from modelrollout.api.conditions import find_condition, set_condition
+from modelrollout.core import rollout
+from modelrollout.core.actions import pending_action
+from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
+from modelrollout.core.revisions import RevisionContent
+from modelrollout.engine.context import Context
+from modelrollout.engine.querying import answer_all
+from modelrollout.engine.writing import clear_action, post_event, write_status
+from modelrollout.kube import builders
+from modelrollout.kube.client import api_client
+from modelrollout.kube.converge import Converger, RouterState
+from modelrollout.kube.owned import Owned, read_owned, smoke_outcome
+from modelrollout.routing.errors import RouterUnavailable
+from modelrollout.routing.factory import router_for
+
+KIND = "modeldeployment"
+AT_REST = ("Healthy", "Degraded", "Failed")
+logger = logging.getLogger(__name__)
+
+
+def register(context: Context) -> None:
+    """Attach the handlers; called once at start-up with the operator's shared context."""
+
+    @kopf.timer(GROUP, VERSION, md.PLURAL, interval=context.settings.tick_seconds, sharp=False)
+    def tick(body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
+        Reconciliation(
+            context=context,
+            api=api_client(),
+            body=dict(body),
+            meta=dict(meta),
+            now=datetime.now(UTC),
+        ).run(dict(spec), dict(status))
+
+    @kopf.on.delete(GROUP, VERSION, md.PLURAL, optional=True)
+    def deleted(namespace: str | None, name: str, **_: Any) -> None:
+        """Owner references collect the workloads; only our own bookkeeping is left to drop."""
+        telemetry.forget_rollout(namespace or "", name)
+        context.forget(KIND, namespace or "", name)
+
+
+@dataclass
+class Reconciliation:
+    """One tick of one ModelDeployment."""
+
+    context: Context
+    api: client.ApiClient
+    body: dict[str, Any]
+    meta: dict[str, Any]
+    now: datetime
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation") or 1)
+
+    def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
+        started = time.monotonic()
+        status = parse_status(raw_status)
+        try:
+            parsed = md.ModelDeploymentSpec.model_validate(spec)
+        except ValidationError as error:
+            self._invalid_spec(status, error)
+            return
+        action = pending_action(dict(self.meta.get("annotations") or {}), status.last_action_id)
+        at_rest = status.phase in AT_REST and status.observed_generation == self.generation and action is None
+        if at_rest and not self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
+            return
+
+        content = RevisionContent.of(parsed)
+        smoke_pending = status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running")
+        owned = read_owned(self.api, self.namespace, self.name, with_jobs=smoke_pending)
+        parent = builders.Parent(name=self.name, namespace=self.namespace, uid=self.meta["uid"])
+        same_revision = status.current_revision is not None and status.current_revision.hash == content.hash
+        observations = rollout.Observations(
+            now=self.now,
+            generation=self.generation,
+            content=content,
+            known_revisions=owned.known_revisions(),
+            stable_ready=owned.ready(self.name, status.stable_revision.hash if status.stable_revision else None),
+            canary_ready=owned.ready(self.name, content.hash),
+            smoke=self._smoke(parsed, status, parent, owned) if same_revision else None,
+            analysis=self._analyse(parsed, status) if same_revision else None,
+            action=action,
+        )
+        decision = rollout.decide(parsed, status, observations)
+        self._record(status, decision)
+
+        converger = Converger(self.api, parent, parsed, owned, operator_image=self.context.settings.operator_image)
+        converger.revisions(decision.status)
+        converger.workloads(
+            decision.status, decision.desired, router_scales=parsed.traffic_routing.router == "replicas"
+        )
+        converger.smoke_jobs(decision.status, decision.desired)
+        router_state = self._route(converger, parsed, decision.desired)
+
+        # Verify the router in the same tick: a step starts, and a rollback is confirmed, without waiting a tick.
+        settled = rollout.decide(
+            parsed,
+            decision.status,
+            dataclasses.replace(observations, router_weight=router_state.canary_weight, analysis=None, action=None),
+        )
+        settled = dataclasses.replace(settled, status=self._router_condition(settled.status, router_state))
+        self._record(decision.status, settled)
+        converger.prune_revisions(settled.status, decision.keep_revisions)
+        if action is not None:
+            clear_action(self.api, md.PLURAL, self.namespace, self.name, action.id)
+
+        self.context.synced(KIND, self.namespace, self.name)
+        telemetry.record_rollout(self.namespace, self.name, settled.status.phase, settled.status.canary_weight)
+        telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
+
+    def _smoke(
+        self, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus, parent: builders.Parent, owned: Owned
+    ) -> rollout.SmokeObservation | None:
+        smoke, current = status.smoke_test, status.current_revision
+        if smoke is None or current is None or smoke.state not in ("Pending", "Running"):
+            return None
+        jobs = builders.smoke_jobs(parent, spec, current, attempt=smoke.attempt, operator_image="")
+        return smoke_outcome(self.api, owned, self.namespace, [j["metadata"]["name"] for j in jobs])
+
+    def _analyse(self, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus) -> AnalysisOutcome | None:
+        if not rollout.analysis_due(spec, status, self.now) or status.current_revision is None:
+            return None
+        started = status.canary_started_at or status.step_started_at or self.now
+        target = Target(
+            namespace=self.namespace,
+            name=self.name,
+            canary_revision=status.current_revision.hash,
+            stable_revision=status.stable_revision.hash if status.stable_revision else None,
+            elapsed_seconds=(self.now - started).total_seconds(),
+        )
+        guardrails = rollout.guardrails_due(spec, status)
+        answers = answer_all(self.context.metrics, plan_queries(spec, target, guardrails=guardrails))
+        outcome = evaluate(spec, answers, {m.name: m for m in status.analysis.metrics}, guardrails=guardrails)
+        for result in (*outcome.metrics, *outcome.tripped):
+            code = {"Pass": 1, "Fail": 0}.get(result.verdict, -1)
+            telemetry.analysis_verdict.labels(self.namespace, self.name, result.name).set(code)
+            for role, value in (("canary", result.value), ("stable", result.stable_value)):
+                if value is not None:
+                    telemetry.analysis_value.labels(self.namespace, self.name, result.name, role).set(value)
+        return outcome
+
+    def _route(self, converger: Converger, spec: md.ModelDeploymentSpec, desired: rollout.Desired) -> RouterState:
+        try:
+            router = router_for(
+                spec.traffic_routing, self.namespace, self.api, spec.replicas, port=builders.SERVICE_PORT
+            )
+            router.check()
+        except RouterUnavailable as problem:
+            return RouterState(canary_weight=None, problem=problem)
+        return converger.route(router, desired)
+
+    def _router_condition(self, status: md.ModelDeploymentStatus, state: RouterState) -> md.ModelDeploymentStatus:
+        if state.problem is not None:
+            value, reason, message = "False", state.problem.reason, state.problem.message
+        else:
+            value, reason, message = "True", "WeightsInForce", ""
+        conditions = status.conditions
+        invalid = find_condition(conditions, "InvalidSpec")
+        if invalid is not None and invalid.status == "True":
+            conditions = set_condition(
+                conditions, "InvalidSpec", "False", reason="Valid", message="", now=self.now, generation=self.generation
+            )
+        conditions = set_condition(
+            conditions,
+            "RouterReady",
+            value,  # type: ignore[arg-type]
+            reason=reason,
+            message=message,
+            now=self.now,
+            generation=self.generation,
+        )
+        return status.model_copy(update={"conditions": conditions})
+
+    def _record(self, before: md.ModelDeploymentStatus, decision: rollout.Decision) -> None:
+        """Status first, then Events: what was decided is durable before anyone is told about it."""
+        if decision.status != before:
+            write_status(self.api, md.PLURAL, self.namespace, self.name, decision.status)
+        for event in decision.events:
+            post_event(self.body, event.type, event.reason, event.message)
+        if decision.rollbacks:
+            reason = next((e.reason for e in decision.events if e.type == "Warning"), "RolledBack")
+            telemetry.rollbacks_total.labels(self.namespace, self.name, reason).inc(decision.rollbacks)
+            logger.warning("%s/%s rolled back: %s", self.namespace, self.name, decision.status.message)
+
+    def _invalid_spec(self, status: md.ModelDeploymentStatus, error: ValidationError) -> None:
+        """A spec the schema let through but the rules reject: say so, keep serving what serves."""
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
+        message = message[:1000]
+        existing = find_condition(status.conditions, "InvalidSpec")
+        if existing is not None and existing.status == "True" and existing.message == message:
+            return
+        conditions = set_condition(
+            status.conditions,
+            "InvalidSpec",
+            "True",
+            reason="ValidationFailed",
+            message=message,
+            now=self.now,
+            generation=self.generation,
+        )
+        write_status(
+            self.api, md.PLURAL, self.namespace, self.name, status.model_copy(update={"conditions": conditions})
+        )
+        post_event(self.body, "Warning", "InvalidSpec", message)
+
+
+def parse_status(raw: dict[str, Any]) -> md.ModelDeploymentStatus:
+    try:
+        return md.ModelDeploymentStatus.model_validate(raw or {})
+    except ValidationError:
+        logger.warning("unreadable status, starting from an empty one: %s", raw)
+        return md.ModelDeploymentStatus()

@@ -1,0 +1,57 @@
+"""Start-up: kopf settings, the operator's metrics endpoint, and the controllers' handlers.
+
+This is the only module that knows every controller; each controller module
+registers its own handlers with the shared :class:`Context`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from modelrollout import GROUP, telemetry
+from modelrollout.config import Settings
+from modelrollout.engine.context import Context
+from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
+
+
+def build_context(settings: Settings) -> Context:
+    source = PrometheusSource(PrometheusSettings(url=settings.prometheus_url, timeout=settings.prometheus_timeout))
+    return Context(settings=settings, metrics=source)
+
+
+def register_all(context: Context) -> None:
+    from modelrollout.engine import driftmonitors, experiments, modeldeployments  # noqa: PLC0415 - optional kinds
+
+    modeldeployments.register(context)
+    driftmonitors.register(context)
+    experiments.register(context)
+
+
+def configure(settings: Settings) -> None:
+    @kopf.on.startup()
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Our progress lives in status; kopf's own bookkeeping stays in annotations under our prefix.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.posting.level = logging.WARNING
+        settings.execution.max_workers = 16
+        settings.peering.mandatory = False
+        settings.watching.server_timeout = 300
+
+
+def run(settings: Settings) -> None:
+    """Run until stopped. With a peering name only one of several replicas acts at a time."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    telemetry.serve(settings.metrics_port)
+    configure(settings)
+    register_all(build_context(settings))
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        liveness_endpoint=settings.liveness_endpoint,
+    )

@@ -1,0 +1,40 @@
+"""Running a plan of PromQL queries: render with escaping, ask, and keep failures as answers, not exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from modelrollout.core.analysis import Answer, Missing, QueryKey, QueryRequest
+from modelrollout.metrics.source import MetricSource, NoDataError, QueryError
+from modelrollout.metrics.templates import TemplateError, render
+
+
+def answer_all(source: MetricSource, requests: Iterable[QueryRequest]) -> Mapping[QueryKey, Answer]:
+    """One answer per request. After Prometheus fails once, the rest of the plan is not sent: each query
+    would wait for the same timeout, and the verdict (Inconclusive) is already certain."""
+    answers: dict[QueryKey, Answer] = {}
+    outage: Missing | None = None
+    for request in requests:
+        if outage is not None:
+            answers[request.key] = outage
+            continue
+        try:
+            promql = render(request.template, request.variables)
+        except TemplateError as error:
+            answers[request.key] = Missing("Error", f"template: {error}")
+            continue
+        try:
+            answers[request.key] = source.query_scalar(promql)
+        except NoDataError as error:
+            answers[request.key] = Missing("NoData", error.message)
+        except QueryError as error:
+            failure = Missing("Error", error.message)
+            answers[request.key] = failure
+            if _is_outage(error):
+                outage = failure
+    return answers
+
+
+def _is_outage(error: QueryError) -> bool:
+    """A refused query (bad PromQL) is about that query; anything else is about Prometheus."""
+    return getattr(error, "status", None) is None

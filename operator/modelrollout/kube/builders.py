@@ -1,0 +1,246 @@
+"""Pure builders of the Kubernetes objects a ModelDeployment owns.
+
+Each function returns a plain manifest (a dict, as the API takes it) so tests
+can assert on exactly what would be sent, and the applying code stays a thin
+loop of create-or-patch calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from modelrollout import API_VERSION
+from modelrollout.api.base import duration_seconds
+from modelrollout.api.modeldeployment import ModelDeploymentSpec, RevisionRef
+from modelrollout.core.revisions import RevisionContent
+from modelrollout.kube import naming
+
+Manifest = dict[str, Any]
+
+GOLDEN_MOUNT = "/etc/modelrollout/golden"
+SERVICE_PORT = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The custom resource that owns what is built: deleting it collects everything through owner references."""
+
+    name: str
+    namespace: str
+    uid: str
+    kind: str = "ModelDeployment"
+
+    def owner_reference(self) -> Manifest:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def metadata(self, name: str, labels: dict[str, str]) -> Manifest:
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": {**naming.MANAGED_BY, **labels},
+            "ownerReferences": [self.owner_reference()],
+        }
+
+
+def _revision_labels(name: str, revision_hash: str) -> dict[str, str]:
+    return {naming.MODEL_DEPLOYMENT_LABEL: name, naming.REVISION_LABEL: revision_hash}
+
+
+def model_env(content: RevisionContent, ref: RevisionRef) -> list[Manifest]:
+    """What every model-server container learns about the version it serves."""
+    model = content.model
+    values = {
+        "MODEL_NAME": model.get("name"),
+        "MODEL_VERSION": model.get("version"),
+        "MODEL_URI": model.get("uri"),
+        "MODEL_DIGEST": model.get("digest"),
+        "MODEL_REVISION": ref.hash,
+        "MODEL_VERSION_ID": ref.version_id,
+    }
+    return [{"name": key, "value": str(value)} for key, value in values.items() if value is not None]
+
+
+def controller_revision(parent: Parent, ref: RevisionRef, content: RevisionContent) -> Manifest:
+    """The frozen revision: enough to list history with lineage and to restore the spec exactly (undo)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            **parent.metadata(naming.revision_name(parent.name, ref.hash), _revision_labels(parent.name, ref.hash)),
+            "annotations": {
+                "modelrollout.dev/version-id": ref.version_id,
+                "modelrollout.dev/model-version": ref.model_version,
+            },
+        },
+        "revision": ref.number,
+        "data": content.to_data(),
+    }
+
+
+def deployment(
+    parent: Parent, ref: RevisionRef, content: RevisionContent, *, replicas: int, role: str, serving: bool = True
+) -> Manifest:
+    """One Deployment per live revision; the pod template carries the revision label the Services select on.
+
+    ``serving=False`` keeps the pods out of the root Service: with the replicas
+    router that Service *is* the traffic split, and a canary under smoke test
+    must not receive live requests.
+    """
+    name = parent.name
+    template = copy.deepcopy(content.template)
+    labels = _revision_labels(name, ref.hash)
+    metadata = template.setdefault("metadata", {})
+    pool = naming.POOL_SERVING if serving else naming.POOL_SMOKE
+    metadata["labels"] = {**metadata.get("labels", {}), **labels, naming.POOL_LABEL: pool}
+    metadata["annotations"] = {**metadata.get("annotations", {}), "modelrollout.dev/version-id": ref.version_id}
+    env = model_env(content, ref)
+    for container in template.setdefault("spec", {}).get("containers", []):
+        names = {e["name"] for e in env}
+        container["env"] = [*(e for e in container.get("env", []) if e.get("name") not in names), *env]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            **parent.metadata(naming.workload_name(name, ref.hash), {**labels, naming.ROLE_LABEL: role}),
+            "annotations": {"modelrollout.dev/version-id": ref.version_id},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": template,
+        },
+    }
+
+
+def service(parent: Parent, service_name: str, selector: dict[str, str], port: int) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": parent.metadata(service_name, {naming.MODEL_DEPLOYMENT_LABEL: parent.name}),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def services(parent: Parent, port: int, *, stable_hash: str | None, canary_hash: str | None) -> list[Manifest]:
+    """The root Service (every revision), and stable and canary Services (one revision each)."""
+    name = parent.name
+    root = {naming.MODEL_DEPLOYMENT_LABEL: name}
+    result = [service(parent, naming.root_service(name), {**root, naming.POOL_LABEL: naming.POOL_SERVING}, port)]
+    for service_name, revision_hash in (
+        (naming.stable_service(name), stable_hash),
+        (naming.canary_service(name), canary_hash),
+    ):
+        selector = {**root, naming.REVISION_LABEL: revision_hash or "none"}
+        result.append(service(parent, service_name, selector, port))
+    return result
+
+
+def canary_url(name: str, namespace: str) -> str:
+    return f"http://{naming.canary_service(name)}.{namespace}.svc:{SERVICE_PORT}"
+
+
+def smoke_jobs(
+    parent: Parent, spec: ModelDeploymentSpec, ref: RevisionRef, *, attempt: int, operator_image: str
+) -> list[Manifest]:
+    """The Jobs of one smoke attempt: built-in ML checks and/or the user's own template."""
+    name, namespace = parent.name, parent.namespace
+    smoke = spec.smoke_test
+    if smoke is None:
+        return []
+    labels = {
+        **_revision_labels(name, ref.hash),
+        naming.SMOKE_LABEL: "true",
+        naming.SMOKE_ATTEMPT_LABEL: str(attempt),
+    }
+    deadline = max(1, int(duration_seconds(smoke.timeout)))
+    url = canary_url(name, namespace)
+    jobs: list[Manifest] = []
+    if smoke.builtin is not None:
+        builtin = smoke.builtin
+        args = ["smoke", "--url", url, "--timeout", str(deadline), "--format", "json"]
+        args += ["--health-path", builtin.health_path, "--predict-path", builtin.predict_path]
+        volumes: list[Manifest] = []
+        mounts: list[Manifest] = []
+        if builtin.golden_inputs is not None:
+            args += ["--golden", f"{GOLDEN_MOUNT}/{builtin.golden_inputs.key}"]
+            volumes.append({"name": "golden", "configMap": {"name": builtin.golden_inputs.name}})
+            mounts.append({"name": "golden", "mountPath": GOLDEN_MOUNT, "readOnly": True})
+        if builtin.expected_shape is not None:
+            args += ["--expect-shape", str(builtin.expected_shape)]
+        if builtin.output_range is not None:
+            args += ["--min", repr(builtin.output_range.min), "--max", repr(builtin.output_range.max)]
+        if builtin.latency_budget_ms is not None:
+            args += ["--latency-budget-ms", str(builtin.latency_budget_ms)]
+        container = {
+            "name": "smoke",
+            "image": builtin.image or operator_image,
+            "command": ["modelrollout"],
+            "args": args,
+            "volumeMounts": mounts,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "securityContext": {
+                "runAsNonRoot": True,
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        }
+        pod = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
+        job_name = naming.smoke_job_name(name, ref.hash, attempt, "builtin")
+        jobs.append(
+            _job(parent, job_name, {**labels, naming.SMOKE_KIND_LABEL: "builtin"}, {"spec": pod}, deadline=deadline)
+        )
+    if smoke.job_template is not None:
+        template = copy.deepcopy(smoke.job_template)
+        pod_template = template.get("spec", {}).get("template", {"spec": {}})
+        env = [{"name": "CANARY_URL", "value": url}, *model_env(RevisionContent({}, {}, spec.port), ref)]
+        for container in pod_template.get("spec", {}).get("containers", []):
+            container["env"] = [*container.get("env", []), *env]
+        pod_template.setdefault("spec", {}).setdefault("restartPolicy", "Never")
+        job_name = naming.smoke_job_name(name, ref.hash, attempt, "custom")
+        job_labels = {**labels, naming.SMOKE_KIND_LABEL: "custom"}
+        jobs.append(
+            _job(parent, job_name, job_labels, pod_template, deadline=deadline, user_job_spec=template.get("spec", {}))
+        )
+    return jobs
+
+
+def _job(
+    parent: Parent,
+    job_name: str,
+    labels: dict[str, str],
+    pod_template: Manifest,
+    *,
+    deadline: int,
+    user_job_spec: Manifest | None = None,
+) -> Manifest:
+    pod_metadata = pod_template.setdefault("metadata", {})
+    pod_metadata["labels"] = {**pod_metadata.get("labels", {}), **labels}
+    spec: Manifest = {**(user_job_spec or {})}
+    spec.update({"template": pod_template, "backoffLimit": 0, "activeDeadlineSeconds": deadline})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": parent.metadata(job_name, labels),
+        "spec": spec,
+    }
+
+
+def describe_command(job: Manifest) -> str:
+    """The smoke container's command line, for Events and logs."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return shlex.join([*container.get("command", []), *container.get("args", [])])

@@ -1,0 +1,216 @@
+"""Converging the cluster to a decision's desired state: create what is missing, fix what differs.
+
+Every call here is idempotent, so running it again after a crash, or on every
+tick, is harmless; it reads nothing the observation did not already read, and
+writes only where the live object differs (tracked by a hash annotation,
+because the API server defaults fields and a naive comparison always differs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from modelrollout.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, RevisionRef
+from modelrollout.core.revisions import RevisionContent
+from modelrollout.core.rollout import Desired
+from modelrollout.kube import builders, naming
+from modelrollout.kube.client import is_status
+from modelrollout.kube.owned import Obj, Owned
+from modelrollout.routing.errors import RouterUnavailable, RoutingError
+from modelrollout.routing.router import TrafficRouter
+from modelrollout.routing.split import Backend, TrafficSplit
+
+SPEC_HASH = "modelrollout.dev/spec-hash"
+MERGE = "application/merge-patch+json"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterState:
+    """What the router reported after converging: the canary weight in force, or why it is unknown."""
+
+    canary_weight: int | None
+    problem: RouterUnavailable | None = None
+
+
+def _hash(manifest: dict[str, Any]) -> str:
+    parts = {"labels": manifest["metadata"].get("labels"), "spec": manifest["spec"], "replicas": None}
+    parts["spec"] = {k: v for k, v in manifest["spec"].items() if k != "replicas"}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Converger:
+    """Applies one ModelDeployment's desired state with the calls of one reconciliation."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        parent: builders.Parent,
+        spec: ModelDeploymentSpec,
+        owned: Owned,
+        *,
+        operator_image: str,
+    ) -> None:
+        self._apps = client.AppsV1Api(api)
+        self._core = client.CoreV1Api(api)
+        self._batch = client.BatchV1Api(api)
+        self._parent = parent
+        self._spec = spec
+        self._owned = owned
+        self._operator_image = operator_image
+
+    def content_of(self, ref: RevisionRef, status: ModelDeploymentStatus) -> RevisionContent | None:
+        """The frozen content of a revision: the spec's for the current one, the ControllerRevision's otherwise."""
+        if status.current_revision is not None and ref.hash == status.current_revision.hash:
+            return RevisionContent.of(self._spec)
+        stored = self._owned.revisions.get(naming.revision_name(self._parent.name, ref.hash))
+        return RevisionContent.from_data(stored["data"]) if stored and stored.get("data") else None
+
+    def revisions(self, status: ModelDeploymentStatus) -> None:
+        refs = {r.hash: r for r in (status.stable_revision, status.current_revision) if r is not None}
+        for ref in refs.values():
+            content = self.content_of(ref, status)
+            name = naming.revision_name(self._parent.name, ref.hash)
+            existing = self._owned.revisions.get(name)
+            if existing is None and content is not None:
+                self._create(
+                    self._apps.create_namespaced_controller_revision,
+                    builders.controller_revision(self._parent, ref, content),
+                )
+            elif existing is not None and int(existing.get("revision", 0)) != ref.number:
+                self._apps.patch_namespaced_controller_revision(
+                    name, self._parent.namespace, {"revision": ref.number}, _content_type=MERGE
+                )
+
+    def prune_revisions(self, status: ModelDeploymentStatus, keep: int) -> None:
+        """Drop the oldest ControllerRevisions beyond the history limit, never the live ones."""
+        live = {r.hash for r in (status.stable_revision, status.current_revision) if r is not None}
+        ordered = sorted(self._owned.revisions.values(), key=lambda r: int(r.get("revision", 0)), reverse=True)
+        for revision in ordered[keep:]:
+            if revision["metadata"].get("labels", {}).get(naming.REVISION_LABEL) not in live:
+                self._delete(self._apps.delete_namespaced_controller_revision, revision["metadata"]["name"])
+
+    def workloads(self, status: ModelDeploymentStatus, desired: Desired, *, router_scales: bool) -> None:
+        """Deployments for stable and canary, Services, and nothing else: stale revisions' Deployments go."""
+        wanted: dict[str, dict[str, Any]] = {}
+        smoke_phase = desired.smoke_attempt is not None
+        for ref, replicas, role in (
+            (desired.stable, desired.stable_replicas, "stable"),
+            (desired.canary, desired.canary_replicas, "canary"),
+        ):
+            if ref is None:
+                continue
+            content = self.content_of(ref, status)
+            if content is None:
+                continue
+            serving = not (role == "canary" and smoke_phase and router_scales)
+            manifest = builders.deployment(self._parent, ref, content, replicas=replicas, role=role, serving=serving)
+            wanted[manifest["metadata"]["name"]] = manifest
+        in_split = {n for n, m in wanted.items() if m["metadata"]["labels"][naming.ROLE_LABEL] == "stable"}
+        if desired.canary is not None and desired.canary_weight > 0:
+            in_split.add(naming.workload_name(self._parent.name, desired.canary.hash))
+        for name, manifest in wanted.items():
+            self._ensure_deployment(manifest, own_replicas=not (router_scales and name in in_split))
+        for name in set(self._owned.deployments) - set(wanted):
+            self._delete(self._apps.delete_namespaced_deployment, name)
+        stable_hash = desired.stable.hash if desired.stable else None
+        canary_hash = desired.canary.hash if desired.canary else None
+        for manifest in builders.services(
+            self._parent, self._spec.port, stable_hash=stable_hash, canary_hash=canary_hash
+        ):
+            self._ensure_service(manifest)
+
+    def smoke_jobs(self, status: ModelDeploymentStatus, desired: Desired) -> list[str]:
+        """Create the current attempt's smoke Jobs if missing; returns their names."""
+        if desired.smoke_attempt is None or desired.canary is None:
+            return []
+        jobs = builders.smoke_jobs(
+            self._parent, self._spec, desired.canary, attempt=desired.smoke_attempt, operator_image=self._operator_image
+        )
+        for job in jobs:
+            if job["metadata"]["name"] not in self._owned.jobs:
+                self._create(self._batch.create_namespaced_job, job)
+        return [job["metadata"]["name"] for job in jobs]
+
+    def route(self, router: TrafficRouter, desired: Desired) -> RouterState:
+        """Put the weights in force and read them back; the weight counts only once the router confirms it."""
+        split = desired_split(self._parent.name, desired, router.name)
+        if split is None:
+            return RouterState(canary_weight=None)
+        try:
+            router.apply(split)
+            observed = router.observe()
+        except RouterUnavailable as problem:
+            return RouterState(canary_weight=None, problem=problem)
+        except RoutingError as error:
+            return RouterState(canary_weight=None, problem=RouterUnavailable("RoutingFailed", str(error)))
+        if observed is None:
+            return RouterState(canary_weight=None)
+        if observed == router.realised(split):
+            return RouterState(canary_weight=desired.canary_weight)
+        canary = naming.canary_service(self._parent.name)
+        return RouterState(canary_weight=observed.weights.get(canary, 0))
+
+    def _ensure_deployment(self, manifest: Obj, *, own_replicas: bool) -> None:
+        name = manifest["metadata"]["name"]
+        digest = _hash(manifest)
+        manifest["metadata"].setdefault("annotations", {})[SPEC_HASH] = digest
+        existing = self._owned.deployments.get(name)
+        if existing is None:
+            self._create(self._apps.create_namespaced_deployment, manifest)
+            return
+        patch: dict[str, Any] = {}
+        if existing["metadata"].get("annotations", {}).get(SPEC_HASH) != digest:
+            existing["metadata"]["labels"] = manifest["metadata"]["labels"]
+            existing["metadata"].setdefault("annotations", {}).update(manifest["metadata"]["annotations"])
+            existing["spec"]["template"] = manifest["spec"]["template"]
+            if own_replicas:
+                existing["spec"]["replicas"] = manifest["spec"]["replicas"]
+            existing.pop("status", None)
+            self._apps.replace_namespaced_deployment(name, self._parent.namespace, existing)
+            return
+        if own_replicas and existing["spec"].get("replicas") != manifest["spec"]["replicas"]:
+            patch = {"spec": {"replicas": manifest["spec"]["replicas"]}}
+            self._apps.patch_namespaced_deployment(name, self._parent.namespace, patch, _content_type=MERGE)
+
+    def _ensure_service(self, manifest: Obj) -> None:
+        name = manifest["metadata"]["name"]
+        existing = self._owned.services.get(name)
+        if existing is None:
+            self._create(self._core.create_namespaced_service, manifest)
+        elif existing["spec"].get("selector") != manifest["spec"]["selector"]:
+            patch = {"spec": {"selector": manifest["spec"]["selector"]}}
+            self._core.patch_namespaced_service(name, self._parent.namespace, patch, _content_type=MERGE)
+
+    def _create(self, create: Any, manifest: Obj) -> None:
+        try:
+            create(self._parent.namespace, manifest)
+        except client.ApiException as error:
+            if not is_status(error, 409):
+                raise
+
+    def _delete(self, delete: Any, name: str) -> None:
+        try:
+            delete(name, self._parent.namespace, propagation_policy="Background")
+        except client.ApiException as error:
+            if not is_status(error, 404):
+                raise
+
+
+def desired_split(name: str, desired: Desired, router_name: str) -> TrafficSplit | None:
+    """The weights a decision asks for, in router terms; None while nothing is stable (no traffic to move)."""
+    if desired.stable is None:
+        return None
+    stable = Backend(
+        naming.stable_service(name), naming.workload_name(name, desired.stable.hash), 100 - desired.canary_weight
+    )
+    if desired.canary is None or (router_name == "replicas" and desired.canary_weight == 0):
+        return TrafficSplit((Backend(stable.service, stable.deployment, 100),))
+    canary = Backend(
+        naming.canary_service(name), naming.workload_name(name, desired.canary.hash), desired.canary_weight
+    )
+    return TrafficSplit((stable, canary))

@@ -1,0 +1,106 @@
+"""Reading what a ModelDeployment owns: one LIST per kind, by label, per reconciliation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+
+from modelrollout.core.revisions import KnownRevision
+from modelrollout.core.rollout import SmokeObservation
+from modelrollout.kube import naming
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owned:
+    """The owned objects of one ModelDeployment, as plain dicts keyed by name."""
+
+    revisions: dict[str, Obj] = field(default_factory=dict)
+    deployments: dict[str, Obj] = field(default_factory=dict)
+    services: dict[str, Obj] = field(default_factory=dict)
+    jobs: dict[str, Obj] = field(default_factory=dict)
+
+    def known_revisions(self) -> tuple[KnownRevision, ...]:
+        known = []
+        for revision in self.revisions.values():
+            labels = revision["metadata"].get("labels", {})
+            annotations = revision["metadata"].get("annotations", {})
+            known.append(
+                KnownRevision(
+                    number=int(revision.get("revision", 0)),
+                    hash=labels.get(naming.REVISION_LABEL, ""),
+                    model_version=annotations.get("modelrollout.dev/model-version", ""),
+                )
+            )
+        return tuple(sorted(known, key=lambda r: r.number))
+
+    def deployment_of(self, name: str, revision_hash: str) -> Obj | None:
+        return self.deployments.get(naming.workload_name(name, revision_hash))
+
+    def ready(self, name: str, revision_hash: str | None) -> bool:
+        if revision_hash is None:
+            return False
+        found = self.deployment_of(name, revision_hash)
+        if found is None:
+            return False
+        return int((found.get("status") or {}).get("availableReplicas") or 0) > 0
+
+
+def _items(result: Any) -> dict[str, Obj]:
+    serialize = client.ApiClient().sanitize_for_serialization
+    return {item["metadata"]["name"]: item for item in (serialize(i) for i in result.items)}
+
+
+def read_owned(api: client.ApiClient, namespace: str, name: str, *, with_jobs: bool) -> Owned:
+    selector = naming.owned_selector(name)
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    jobs: dict[str, Obj] = {}
+    if with_jobs:
+        jobs = _items(client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=selector))
+    return Owned(
+        revisions=_items(apps.list_namespaced_controller_revision(namespace, label_selector=selector)),
+        deployments=_items(apps.list_namespaced_deployment(namespace, label_selector=selector)),
+        services=_items(core.list_namespaced_service(namespace, label_selector=selector)),
+        jobs=jobs,
+    )
+
+
+def smoke_outcome(
+    api: client.ApiClient, owned: Owned, namespace: str, expected_jobs: list[str]
+) -> SmokeObservation | None:
+    """Passed when every expected Job completed; Failed with the pod's own words when one failed."""
+    found = [owned.jobs[n] for n in expected_jobs if n in owned.jobs]
+    if not found:
+        return None
+    for job in found:
+        failed = _condition(job, "Failed")
+        if failed is not None:
+            return SmokeObservation("Failed", _failure_reason(api, namespace, job, failed))
+    if len(found) == len(expected_jobs) and all(_condition(job, "Complete") for job in found):
+        return SmokeObservation("Passed")
+    return SmokeObservation("Running")
+
+
+def _condition(job: Obj, type_: str) -> Obj | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _failure_reason(api: client.ApiClient, namespace: str, job: Obj, condition: Obj) -> str:
+    """The smoke check's own verdict from the pod's termination message, else the Job's condition."""
+    name = job["metadata"]["name"]
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"job-name={name}")
+    for pod in pods.items:
+        for status in (pod.status.container_statuses or []) if pod.status else []:
+            terminated = status.state.terminated if status.state else None
+            if terminated is not None and terminated.exit_code != 0:
+                message = (terminated.message or "").strip()
+                return f"{name}: {message}" if message else f"{name}: exit code {terminated.exit_code}"
+    detail = condition.get("message") or condition.get("reason") or "failed"
+    return f"{name}: {detail}"
