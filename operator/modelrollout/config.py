@@ -30,8 +30,9 @@ class Settings:
     """The image smoke-test Jobs run ``modelrollout smoke`` from, unless the spec names another."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     """Namespaces to watch; all when empty."""
-    peering: str | None = "modelrollout"
-    """The kopf peering name (only one of several replicas acts); None runs standalone."""
+    peering: str | None = None
+    """The kopf peering name (only one of several replicas acts, and peering is then mandatory);
+    None runs standalone."""
     webhook_timeout: float = 5.0
     """Seconds a drift webhook delivery may take."""
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
@@ -46,7 +47,7 @@ class Settings:
 
         defaults = cls()
         namespaces = get("NAMESPACES")
-        peering = get("PEERING")
+        peering = get("PEERING_NAME")
         return cls(
             prometheus_url=get("PROMETHEUS_URL") or defaults.prometheus_url,
             prometheus_timeout=float(get("PROMETHEUS_TIMEOUT") or defaults.prometheus_timeout),

@@ -38,7 +38,9 @@ def _factory_defaults(model: type[BaseModel]) -> dict[str, Any]:
 
 def _to_wire(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        # Fully expanded: the API server checks a default against the object's own CEL rules
+        # before filling in nested defaults, so ``{}`` would fail a rule that reads a defaulted field.
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(value, list):
         return [_to_wire(item) for item in value]
     if isinstance(value, dict):

@@ -7,6 +7,7 @@ registers its own handlers with the shared :class:`Context`.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -30,7 +31,7 @@ def register_all(context: Context) -> None:
     experiments.register(context)
 
 
-def configure(settings: Settings) -> None:
+def configure(operator_settings: Settings) -> None:
     @kopf.on.startup()
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Our progress lives in status; kopf's own bookkeeping stays in annotations under our prefix.
@@ -38,7 +39,7 @@ def configure(settings: Settings) -> None:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = 16
-        settings.peering.mandatory = False
+        settings.peering.mandatory = operator_settings.peering is not None
         settings.watching.server_timeout = 300
 
 
@@ -49,6 +50,8 @@ def run(settings: Settings) -> None:
     configure(settings)
     register_all(build_context(settings))
     kopf.run(
+        # Distinct priorities: with equal ones kopf pauses every replica and nothing acts.
+        priority=random.randint(1, 32767),
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         standalone=settings.peering is None,

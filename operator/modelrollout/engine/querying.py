@@ -37,4 +37,4 @@ def answer_all(source: MetricSource, requests: Iterable[QueryRequest]) -> Mappin
 
 def _is_outage(error: QueryError) -> bool:
     """A refused query (bad PromQL) is about that query; anything else is about Prometheus."""
-    return getattr(error, "status", None) is None
+    return error.status is None
