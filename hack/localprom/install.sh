@@ -16,7 +16,7 @@ if [[ "$(id -u)" != "0" ]]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache policy prometheus 2>/dev/null | grep -q Candidate; then
+if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [^(]'; then
   ${SUDO} apt-get update
 fi
 ${SUDO} apt-get install -y --no-install-recommends prometheus prometheus-alertmanager

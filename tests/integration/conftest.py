@@ -27,7 +27,11 @@ def cluster() -> Iterator[LocalCluster]:
         try:
             handle = stack.enter_context(cluster_harness.cluster_session())
         except cluster_harness.HarnessError as err:
-            pytest.fail(f"local control plane unavailable: {err}", pytrace=False)
+            problem = str(err)
+        else:
+            problem = ""
+        if problem:
+            pytest.fail(f"local control plane unavailable: {problem}", pytrace=False)
         yield handle
 
 
@@ -39,5 +43,9 @@ def prometheus() -> Iterator[LocalPrometheus]:
         try:
             handle = stack.enter_context(prom_harness.prometheus_session())
         except prom_harness.HarnessError as err:
-            pytest.fail(f"local Prometheus unavailable: {err}", pytrace=False)
+            problem = str(err)
+        else:
+            problem = ""
+        if problem:
+            pytest.fail(f"local Prometheus unavailable: {problem}", pytrace=False)
         yield handle
