@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -190,6 +191,10 @@ def _cleanup_stale() -> None:
         shutil.rmtree(STATE_DIR)
 
 
+def _ready_probe(url: str) -> Callable[[], bool]:
+    return lambda: procs.http_get(f"{url}/-/ready")[0] == 200
+
+
 def up(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> State:
     """Start Alertmanager and Prometheus; harmless when already running."""
     missing = missing_binaries(settings)
@@ -220,13 +225,7 @@ def up(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> State:
                 state.pids[name] = running[name].pid
             state.save()
             for name, url in (("Alertmanager", settings.alertmanager_url), ("Prometheus", settings.prometheus_url)):
-                procs.wait_until(
-                    f"{name} /-/ready",
-                    lambda url=url: procs.http_get(f"{url}/-/ready")[0] == 200,
-                    running,
-                    STATE_DIR,
-                    timeout,
-                )
+                procs.wait_until(f"{name} /-/ready", _ready_probe(url), running, STATE_DIR, timeout)
         except BaseException:
             procs.stop_pids(state.pids, STATE_DIR, tuple(reversed(COMPONENTS)), timeout=5.0)
             for proc in running.values():

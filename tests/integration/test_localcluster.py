@@ -194,7 +194,7 @@ def test_owner_deletion_collects_dependents(api: client.ApiClient, namespace: st
         try:
             core.read_namespaced_config_map("dependent", namespace)
         except ApiException as err:
-            return err.status == 404
+            return bool(err.status == 404)
         return False
 
     wait_for("the garbage collector to delete the dependent", collected, timeout=60)
