@@ -43,6 +43,8 @@ class ServerSpec:
     load_seconds: float = 0.0
     reference: Path = DEFAULT_REFERENCE
     seed: int | None = None
+    extra_args: tuple[str, ...] = ()
+    """Model-server flags as a pod template's container ``args`` would give them."""
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", "0"]
@@ -59,7 +61,7 @@ class ServerSpec:
                 command += [arg for feature, amount in value.items() for arg in ("--shift", f"{feature}={amount}")]
             else:
                 command += ["--" + name.replace("_", "-"), str(value)]
-        return command
+        return [*command, *self.extra_args]
 
 
 @dataclass(eq=False)

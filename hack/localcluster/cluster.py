@@ -517,9 +517,28 @@ def _kubectl(layout: Layout, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+LOCALLY_RUN_LABEL = "modelrollout.dev/smoke-kind"
+LOCALLY_RUN_VALUE = "builtin"
+
+
+def _leave_locally_run_pods(stage: str) -> str:
+    """kwok completes Job pods at once; built-in smoke pods are run for real by the tests' local kubelet
+    (e2e/harness/kubelet.py), which sets their outcome itself, so kwok must leave them Running."""
+    if "name: pod-complete" not in stage:
+        return stage
+    anchor = "    matchExpressions:\n"
+    extra = (
+        f"    - key: '.metadata.labels[\"{LOCALLY_RUN_LABEL}\"]'\n"
+        "      operator: 'NotIn'\n"
+        "      values:\n"
+        f"      - '{LOCALLY_RUN_VALUE}'\n"
+    )
+    return stage.replace(anchor, anchor + extra, 1)
+
+
 def _stages_yaml(layout: Layout) -> str:
     """kwok's default node and fast pod stages, plus our on-demand Job failure stage."""
-    docs = [p.read_text().strip() for p in sorted((layout.kwok_dir / "stages").glob("*.yaml"))]
+    docs = [_leave_locally_run_pods(p.read_text().strip()) for p in sorted((layout.kwok_dir / "stages").glob("*.yaml"))]
     docs.append((HERE / "stages" / "pod-simulate-failure.yaml").read_text().strip())
     return "\n---\n".join(docs) + "\n"
 

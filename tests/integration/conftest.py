@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
+
 from hack.localcluster import harness as cluster_harness
 from hack.localcluster.harness import LocalCluster
 from hack.localprom import harness as prom_harness

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hack.tools.cache import require_tool
 
 pytestmark = pytest.mark.integration

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from hack.localcluster import cluster as localcluster
-from hack.localcluster.harness import LocalCluster
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError
+
+from hack.localcluster import cluster as localcluster
+from hack.localcluster.harness import LocalCluster
 
 pytestmark = pytest.mark.integration
 

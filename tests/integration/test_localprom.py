@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
 from hack.localcluster import procs
 from hack.localprom.harness import LocalPrometheus
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 pytestmark = pytest.mark.integration
 

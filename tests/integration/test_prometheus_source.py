@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from hack.localcluster import procs
-from hack.localprom.harness import LocalPrometheus
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from hack.localcluster import procs
+from hack.localprom.harness import LocalPrometheus
 from modelrollout.metrics import NoDataError, PrometheusSettings, PrometheusSource, QueryError, render
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from hack.localcluster.harness import LocalCluster
 from kubernetes import client
 
+from hack.localcluster.harness import LocalCluster
 from modelrollout.api.common import TrafficRouting
 from modelrollout.routing import (
     Backend,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from hack.tools import argocd_cm
 from lupa import lua51
 
+from hack.tools import argocd_cm
 from modelrollout.api import driftmonitor, experiment, modeldeployment
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION, ACTION_NAMES
 

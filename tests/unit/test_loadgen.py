@@ -9,10 +9,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from e2e.dataplane.loadgen import LoadConfig, run_load
-from e2e.dataplane.servers import ServerHandle, ServerSpec, file_sd_entry, running_servers, write_file_sd
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.dataplane.loadgen import LoadConfig, run_load
+from e2e.dataplane.servers import ServerHandle, ServerSpec, file_sd_entry, running_servers, write_file_sd
 from modelrollout.stats.hashing import assign_arm, unit_hash
 
 FAST = LoadConfig(requests=400, rate_per_second=2000, concurrency=4, seed=1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hack.tools.cache import require_tool
 
 REPO = Path(__file__).resolve().parents[2]

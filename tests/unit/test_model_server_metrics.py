@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
+
 from e2e.dataplane import DEFAULT_REFERENCE
 from e2e.dataplane._http import request_json
 from e2e.dataplane.servers import ServerHandle, ServerSpec, running_servers
 from model_server.world import realised_returns, sample_batch
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.utils import floatToGoString
-
 from modelrollout.references import loads_reference
 
 REFERENCE = loads_reference(DEFAULT_REFERENCE.read_text())

@@ -7,14 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from e2e.dataplane import DEFAULT_REFERENCE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from model_server.model import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from model_server.reference import parse_reference
 from pydantic import ValidationError
 
+from e2e.dataplane import DEFAULT_REFERENCE
+from model_server.model import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from model_server.reference import parse_reference
 from modelrollout.references import (
     REFERENCE_KEY,
     Binning,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from e2e.dataplane import GOLDEN_INPUTS
 from e2e.dataplane.servers import ServerHandle, ServerSpec, running_servers
-
 from modelrollout.__main__ import main
 from modelrollout.smoke import (
     CHECK_NAMES,

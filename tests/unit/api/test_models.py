@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.cases import kind_of, load_examples, load_invalid
 
 from modelrollout.api.base import duration_seconds, format_duration
 from modelrollout.api.conditions import set_condition
 from modelrollout.api.modeldeployment import CanaryStrategy, ModelDeploymentSpec
+from tests.cases import kind_of, load_examples, load_invalid
 
 EXAMPLES = load_examples()
 INVALID = load_invalid()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.core.sim import make_spec
 
 from modelrollout.core.analysis import CANARY, STABLE, Missing, QueryKey, Target, evaluate, plan_queries
+from tests.unit.core.sim import make_spec
 
 TARGET = Target(namespace="ml", name="returns", canary_revision="c4n4ry", stable_revision="st4bl3", elapsed_seconds=90)
 

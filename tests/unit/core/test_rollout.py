@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.core.sim import World, deployed, make_spec, outcome
 
 from modelrollout.core.actions import InvalidAction, UserAction, pending_action
 from modelrollout.core.rollout import SmokeObservation
+from tests.unit.core.sim import World, deployed, make_spec, outcome
 
 SMOKE = {"builtin": {"outputRange": {"min": -1, "max": 1}}, "timeout": "2m"}
 

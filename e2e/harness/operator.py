@@ -1,0 +1,82 @@
+"""The operator as a real process, the way it runs in its pod: started, killed and restarted by tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from e2e.dataplane import REPO_ROOT
+
+
+class OperatorProcess:
+    """``modelrollout run`` against a cluster and a Prometheus, with its log kept for failures."""
+
+    def __init__(
+        self, kubeconfig: Path, prometheus_url: str, *, tick: float = 0.5, extra_env: dict[str, str] | None = None
+    ):
+        self.kubeconfig = kubeconfig
+        self.prometheus_url = prometheus_url
+        self.tick = tick
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] = tempfile.NamedTemporaryFile(prefix="modelrollout-operator-", suffix=".log", delete=False)  # noqa: SIM115
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
+    def start(self) -> OperatorProcess:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MODELROLLOUT_PROMETHEUS_URL": self.prometheus_url,
+            "MODELROLLOUT_TICK_SECONDS": str(self.tick),
+            "MODELROLLOUT_RESYNC_SECONDS": "5",
+            "MODELROLLOUT_METRICS_PORT": "0",
+            "MODELROLLOUT_LIVENESS": "",
+            "MODELROLLOUT_PROMETHEUS_TIMEOUT": "2",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelrollout", "run", "--standalone"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(0.5)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"operator exited at once:\n{self.logs()}")
+        return self
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

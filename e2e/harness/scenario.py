@@ -1,0 +1,160 @@
+"""Building and watching ModelDeployments in tests: manifests, a namespace, status reads and Events."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from e2e.dataplane import GOLDEN_INPUTS
+
+GROUP, VERSION, PLURAL = "modelrollout.dev", "v1alpha1", "modeldeployments"
+
+ERRORS = (
+    'sum(increase(model_requests_total{{namespace="{{{{namespace}}}}",revision="{{{{revision}}}}"{code}}}'
+    "[{{{{elapsed}}}}])) or vector(0)"
+)
+ERROR_QUERY = ERRORS.format(code=',code=~"5.."')
+TOTAL_QUERY = ERRORS.format(code="").replace(" or vector(0)", "")
+P99_QUERY = (
+    'histogram_quantile(0.99, sum by (le) (rate(model_request_duration_seconds_bucket{namespace="{{namespace}}",'
+    'revision="{{revision}}"}[{{window}}])))'
+)
+ERROR_RATIO_QUERY = (
+    'sum(rate(model_requests_total{namespace="{{namespace}}",revision="{{revision}}",code=~"5.."}[{{window}}]))'
+    ' / sum(rate(model_requests_total{namespace="{{namespace}}",revision="{{revision}}"}[{{window}}]))'
+)
+
+
+def model_deployment(
+    name: str,
+    version: str,
+    *,
+    server_args: list[str] | None = None,
+    pause: str = "3s",
+    smoke: bool = True,
+    router: dict[str, Any] | None = None,
+    analysis: dict[str, Any] | None = None,
+    circuit_breaker: list[dict[str, Any]] | None = None,
+    replicas: int = 2,
+) -> dict[str, Any]:
+    """A ModelDeployment of the sample returns model, tuned for seconds-long test rollouts."""
+    spec: dict[str, Any] = {
+        "model": {
+            "name": "next-day-returns",
+            "version": version,
+            "uri": f"s3://models/next-day-returns/{version}/model.joblib",
+            "framework": "custom",
+            "lineage": {
+                "data": "s3://datasets/returns/2026-10.parquet",
+                "code": f"commit-{version}",
+                "params": {"alpha": "0.01"},
+            },
+        },
+        "replicas": replicas,
+        "port": 8080,
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "server",
+                        "image": "ghcr.io/modelrollout/model-server:0.1.0",
+                        "args": list(server_args or []),
+                        "ports": [{"containerPort": 8080, "name": "http"}],
+                    }
+                ]
+            },
+        },
+        "strategy": {"canary": {"steps": [{"weight": w, "pause": {"duration": pause}} for w in (5, 25, 50, 100)]}},
+        "analysis": analysis
+        or {
+            "interval": "1s",
+            "window": "10s",
+            "failureLimit": 2,
+            "inconclusiveLimit": 30,
+            "metrics": [
+                {
+                    "name": "error-rate",
+                    "proportion": {
+                        "errorsQuery": ERROR_QUERY,
+                        "totalQuery": TOTAL_QUERY,
+                        "maxIncrease": 0.02,
+                        "minSamples": 20,
+                    },
+                },
+                {"name": "latency-p99", "query": P99_QUERY, "max": 0.5},
+            ],
+        },
+        "trafficRouting": router or {"router": "replicas"},
+    }
+    if smoke:
+        spec["smokeTest"] = {
+            "timeout": "60s",
+            "builtin": {
+                "goldenInputs": {"name": "golden", "key": "golden.json"},
+                "outputRange": {"min": -1, "max": 1},
+                "latencyBudgetMs": 300,
+            },
+        }
+    if circuit_breaker:
+        spec["circuitBreaker"] = circuit_breaker
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelDeployment", "metadata": {"name": name}, "spec": spec}
+
+
+class Namespace:
+    """A fresh namespace per test, with the golden-inputs ConfigMap the smoke checks read."""
+
+    def __init__(self, api: client.ApiClient, name: str) -> None:
+        self.api = api
+        self.name = name
+        self.core = client.CoreV1Api(api)
+        self.objects = client.CustomObjectsApi(api)
+
+    def create(self, document: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.objects.create_namespaced_custom_object(GROUP, VERSION, self.name, PLURAL, document))
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self.objects.get_namespaced_custom_object(GROUP, VERSION, self.name, PLURAL, name))
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def update_spec(self, name: str, spec: dict[str, Any]) -> None:
+        live = self.get(name)
+        live["spec"] = copy.deepcopy(spec)
+        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.name, PLURAL, name, live)
+
+    def annotate(self, name: str, annotations: dict[str, str | None]) -> None:
+        self.objects.patch_namespaced_custom_object(
+            GROUP, VERSION, self.name, PLURAL, name, {"metadata": {"annotations": annotations}}
+        )
+
+    def events(self, name: str) -> list[Any]:
+        found = self.core.list_namespaced_event(self.name, field_selector=f"involvedObject.name={name}")
+        return sorted(found.items, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+
+    def event_reasons(self, name: str) -> list[str]:
+        return [e.reason for e in self.events(name)]
+
+    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), None)
+
+
+@contextmanager
+def namespace(api: client.ApiClient, golden: Path = GOLDEN_INPUTS) -> Iterator[Namespace]:
+    name = f"mr-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespaced_config_map(
+        name, {"metadata": {"name": "golden"}, "data": {"golden.json": golden.read_text()}}
+    )
+    try:
+        yield Namespace(api, name)
+    finally:
+        core.delete_namespace(name)
