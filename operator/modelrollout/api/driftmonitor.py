@@ -175,6 +175,8 @@ class FeatureResult(StatusModel):
     """Method name to score."""
     p_values: dict[str, float] = Field(default_factory=dict)
     """Method name to p-value, for the tests."""
+    message: str | None = None
+    """Why there is no verdict (no series, buckets that do not match the reference's edges, ...)."""
 
 
 class QualityResult(StatusModel):
@@ -239,6 +241,26 @@ class AlertStatus(StatusModel):
     """The last delivery error."""
 
 
+TargetActionName = Literal["Pause", "Rollback"]
+
+
+class TargetActionStatus(StatusModel):
+    """The action taken on the target for the current drift episode: requested once, retried until done."""
+
+    name: TargetActionName
+    """Pause (spec.paused on the ModelDeployment) or Rollback (the abort action annotation)."""
+    id: str
+    """Unique per drift episode; the action-id annotation of a Rollback, so it is consumed exactly once."""
+    state: Literal["Pending", "Taken", "Failed"] = "Pending"
+    """Pending until the target was patched; Failed when it cannot be (the target is gone)."""
+    requested_at: datetime
+    """When drift asked for it."""
+    taken_at: datetime | None = None
+    """When the target was patched."""
+    message: str | None = None
+    """Why it was taken, or why it failed."""
+
+
 class DriftMonitorStatus(StatusModel):
     """The last evaluation and its trend."""
 
@@ -247,7 +269,11 @@ class DriftMonitorStatus(StatusModel):
     state: DriftState = "Pending"
     """NoDrift, Warning, Drift, InsufficientData or Error."""
     last_evaluation_time: datetime | None = None
-    """When the last evaluation finished."""
+    """When the last successful evaluation finished; its results stay in status while later ones fail."""
+    last_attempt_time: datetime | None = None
+    """When the last evaluation was attempted, successful or not: the next one is due an interval later."""
+    revision: str | None = None
+    """The revision label value whose traffic was judged (empty with series.revision "all")."""
     drifted_features: list[str] = Field(default_factory=list)
     """Features (and "prediction") that drifted in the last evaluation."""
     features: list[FeatureResult] = Field(default_factory=list)
@@ -264,6 +290,8 @@ class DriftMonitorStatus(StatusModel):
     """Alert delivery state."""
     action_taken: str | None = None
     """The last action applied to the target, with its time."""
+    action: TargetActionStatus | None = None
+    """The action of the current (or last) drift episode and its delivery state."""
     conditions: list[Condition] = Field(default_factory=list)
     """Drifted, DataQualityDegraded, PerformanceDegraded, InsufficientData, Ready."""
 
