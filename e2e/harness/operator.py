@@ -25,11 +25,10 @@ class OperatorProcess:
         self.tick = tick
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] = tempfile.NamedTemporaryFile(prefix="modelrollout-operator-", suffix=".log", delete=False)  # noqa: SIM115
-
-    @property
-    def log_path(self) -> Path:
-        return Path(self._log.name)
+        handle, path = tempfile.mkstemp(prefix="modelrollout-operator-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(path)
+        self._log: IO[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         env = {
@@ -44,6 +43,7 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
+        self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelrollout", "run", "--standalone"],
             cwd=REPO_ROOT,
@@ -62,6 +62,12 @@ class OperatorProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -71,6 +77,7 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._close_log()
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")

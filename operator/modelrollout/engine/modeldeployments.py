@@ -205,7 +205,7 @@ class Reconciliation:
     def _record(self, before: md.ModelDeploymentStatus, decision: rollout.Decision) -> None:
         """Status first, then Events: what was decided is durable before anyone is told about it."""
         if decision.status != before:
-            write_status(self.api, md.PLURAL, self.namespace, self.name, decision.status)
+            write_status(self.api, md.PLURAL, self.namespace, self.name, decision.status, previous=before)
         for event in decision.events:
             post_event(self.body, event.type, event.reason, event.message)
         if decision.rollbacks:

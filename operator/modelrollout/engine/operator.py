@@ -46,6 +46,8 @@ def configure(operator_settings: Settings) -> None:
 def run(settings: Settings) -> None:
     """Run until stopped. With a peering name only one of several replicas acts at a time."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A line per timer run drowns what matters; failures are still logged at WARNING and above.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     telemetry.serve(settings.metrics_port)
     configure(settings)
     register_all(build_context(settings))

@@ -14,12 +14,43 @@ from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 MERGE = "application/merge-patch+json"
 
 
-def write_status(api: client.ApiClient, plural: str, namespace: str, name: str, status: StatusModel) -> None:
-    """Replace the status subresource's content by a merge patch (lists such as conditions are replaced whole)."""
-    body = {"status": status.model_dump(mode="json", by_alias=True, exclude_none=True)}
+def write_status(
+    api: client.ApiClient,
+    plural: str,
+    namespace: str,
+    name: str,
+    status: StatusModel,
+    *,
+    previous: StatusModel | None = None,
+) -> None:
+    """Patch the status subresource from ``previous`` (what the resource holds now) to ``status``.
+
+    A JSON merge patch only removes a field when it says ``null`` for it, so a
+    field that became unset (a finished step's start time) must be named: pass
+    ``previous`` whenever a field can go from set to unset.
+    """
+    new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous is not None else {}
+    patch = merge_patch(old, new)
+    if not patch:
+        return
     client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, plural, name, body, _content_type=MERGE
+        GROUP, VERSION, namespace, plural, name, {"status": patch}, _content_type=MERGE
     )
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 merge patch that turns ``old`` into ``new`` (lists are replaced whole)."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    return patch
 
 
 def post_event(body: Any, type_: str, reason: str, message: str) -> None:
