@@ -30,7 +30,11 @@ def apply_merge_patch(target: object, patch: object) -> object:
 
 
 def test_an_unset_field_is_patched_to_null() -> None:
-    old = {"phase": "Progressing", "stepStartedAt": "2026-11-25T12:00:00Z", "analysis": {"verdict": "Pass", "passes": 2}}
+    old = {
+        "phase": "Progressing",
+        "stepStartedAt": "2026-11-25T12:00:00Z",
+        "analysis": {"verdict": "Pass", "passes": 2},
+    }
     new = {"phase": "Healthy", "analysis": {"passes": 2}}
     assert merge_patch(old, new) == {"phase": "Healthy", "stepStartedAt": None, "analysis": {"verdict": None}}
 
