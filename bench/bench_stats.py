@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def environment() -> list[str]:
         f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}",
     ]
     if importlib.util.find_spec("threadpoolctl"):
-        import threadpoolctl  # noqa: PLC0415
+        import threadpoolctl  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
         for pool in threadpoolctl.threadpool_info():
             lines.append(
@@ -96,7 +97,7 @@ def bench_core(quick: bool) -> list[str]:
         f"| {ms(median)} | {ms(best)} |"
     )
     for method in Method:
-        median, best = timed(lambda m=method: evaluate_binned(reference, current, edges, methods=[m]), 30)
+        median, best = timed(partial(evaluate_binned, reference, current, edges, methods=[method]), 30)
         rows.append(f"| `{method.value}` alone | {features} x {bins} | {ms(median)} | {ms(best)} |")
     median, best = timed(lambda: evaluate_quality(reference, current, edges, np.zeros(features)), 30)
     rows.append(f"| data quality (missing, range, outliers) | {features} x {bins} | {ms(median)} | {ms(best)} |")
@@ -185,10 +186,10 @@ def bench_evidently(quick: bool) -> list[str]:
     import warnings  # noqa: PLC0415
 
     warnings.simplefilter("ignore")
-    import evidently  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
-    from evidently import Report  # noqa: PLC0415
-    from evidently.presets import DataDriftPreset  # noqa: PLC0415
+    import evidently  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+    import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+    from evidently import Report  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+    from evidently.presets import DataDriftPreset  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
     features, rows = (100, 2000) if quick else (1000, 2000)
     reference, current, change = drift_dataset(features, rows, seed=7)
@@ -298,7 +299,7 @@ def main() -> int:
     args = parser.parse_args()
     limiter: Any = None
     if importlib.util.find_spec("threadpoolctl"):
-        import threadpoolctl  # noqa: PLC0415
+        import threadpoolctl  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
         limiter = threadpoolctl.threadpool_limits(1)
     print("## Statistics core (`modelrollout.stats`)\n")

@@ -310,7 +310,7 @@ def _text(report: dict[str, Any]) -> str:
         interval = f"[{_signed(low)}, {_signed(high)}]"
         line = (
             f"{c['arm']} vs {report['champion']}: difference {_signed(c['difference'])} "
-            f"{c['confidence']:.0%} {'CS' if 'mSPRT' in c['method'] else 'CI'} {interval}, "
+            f"{c['confidence'] * 100:g}% {'CS' if 'mSPRT' in c['method'] else 'CI'} {interval}, "
             f"p = {c['p_value']:.3g} (adjusted {c['adjusted_p_value']:.3g})"
         )
         if c["ratio"] is not None:

@@ -330,8 +330,8 @@ def _text(report: dict[str, Any]) -> str:
             feature["name"],
             feature["type"],
             feature["verdict"],
-            f"{feature['n_reference']:g}",
-            f"{feature['n_current']:g}",
+            f"{feature['n_reference']:.0f}",
+            f"{feature['n_current']:.0f}",
             f"{feature['missing_rate_current']:.1%}",
         ]
         for method in methods:

@@ -151,7 +151,7 @@ def analyze_sequential(
                 arm=arm.name,
                 method="mSPRT (always valid)",
                 estimate=result.estimate,
-                interval=Interval(result.interval.low, result.interval.high, 1.0 - alpha),
+                interval=result.interval,
                 p_value=result.p_value,
                 adjusted_p_value=min(1.0, result.p_value * len(challengers)),
                 verdict=result.verdict,
