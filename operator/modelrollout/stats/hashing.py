@@ -32,6 +32,7 @@ independent JavaScript implementation of the steps above::
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 
 _MANTISSA_BITS = 53
@@ -48,8 +49,8 @@ def assign_arm(key: str, weights: Sequence[float], salt: str) -> int:
     """Index of the arm that ``key`` is assigned to under ``weights`` and ``salt`` (steps 4 and 5)."""
     if not weights:
         raise ValueError("no arms to assign to")
-    if any(not weight >= 0 for weight in weights):
-        raise ValueError(f"weights must be non-negative numbers, got {list(weights)}")
+    if any(not 0 <= weight < math.inf for weight in weights):
+        raise ValueError(f"weights must be finite non-negative numbers, got {list(weights)}")
     cumulative: list[float] = []
     running = 0.0
     for weight in weights:

@@ -49,6 +49,8 @@ def test_zero_weights_and_empty_arms_are_refused() -> None:
         assign_arm("k", [0, 0], "s")
     with pytest.raises(ValueError, match="no arms"):
         assign_arm("k", [], "s")
+    with pytest.raises(ValueError, match="finite non-negative"):
+        assign_arm("k", [1, float("inf")], "s")
 
 
 @given(st.text(), st.text(), st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=6))
