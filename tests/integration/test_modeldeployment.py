@@ -214,3 +214,33 @@ def test_missing_route_is_a_condition_not_a_crash(ns: Namespace, kubelet: LocalK
     wait_for(lambda: ns.condition(NAME, "RouterReady")["status"] == "False", 30, message="router problem reported")
     assert ns.condition(NAME, "RouterReady")["reason"] == "RouteNotFound"
     assert condition is not None
+
+
+def test_invalid_promql_holds_the_rollout_with_a_condition(
+    ns: Namespace, kubelet: LocalKubelet, traffic: Traffic
+) -> None:
+    deploy_v1(ns)
+    document = model_deployment(NAME, "8.0.0")
+    document["spec"]["analysis"]["metrics"][1]["query"] = (
+        'rate(model_requests_total{revision="{{revision}}"}[{{window}}]'
+    )
+    ns.update_spec(NAME, document["spec"])
+    wait_for(lambda: (ns.condition(NAME, "ConfigurationValid") or {}).get("status") == "False", 30, message="condition")
+    condition = ns.condition(NAME, "ConfigurationValid")
+    assert condition["reason"] == "InvalidQuery"
+    assert "latency-p99" in condition["message"]
+    assert "InvalidQuery" in ns.event_reasons(NAME)
+    status = ns.status(NAME)
+    assert status["currentRevision"]["modelVersion"] == "1.0.0", "no rollout starts on a broken spec"
+    assert status["phase"] == "Healthy"
+
+
+def test_missing_golden_config_map_is_reported(ns: Namespace, kubelet: LocalKubelet) -> None:
+    document = model_deployment(NAME, "1.0.0")
+    document["spec"]["smokeTest"]["builtin"]["goldenInputs"]["name"] = "no-such-config-map"
+    ns.create(document)
+    wait_for(lambda: ns.condition(NAME, "ConfigurationValid"), 30, message="condition")
+    condition = ns.condition(NAME, "ConfigurationValid")
+    assert condition["status"] == "False"
+    assert condition["reason"] == "ConfigMapNotFound"
+    assert "no-such-config-map" in condition["message"]

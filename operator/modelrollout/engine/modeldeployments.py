@@ -26,6 +26,7 @@ from modelrollout.core import rollout
 from modelrollout.core.actions import pending_action
 from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
 from modelrollout.core.revisions import RevisionContent
+from modelrollout.engine import preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
 from modelrollout.engine.writing import clear_action, post_event, write_status
@@ -91,6 +92,10 @@ class Reconciliation:
         except ValidationError as error:
             self._invalid_spec(status, error)
             return
+        checked = self._preflight(parsed, status)
+        if checked is None:
+            return
+        status = checked
         action = pending_action(dict(self.meta.get("annotations") or {}), status.last_action_id)
         at_rest = status.phase in AT_REST and status.observed_generation == self.generation and action is None
         if at_rest and not self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
@@ -138,6 +143,39 @@ class Reconciliation:
         self.context.synced(KIND, self.namespace, self.name)
         telemetry.record_rollout(self.namespace, self.name, settled.status.phase, settled.status.canary_weight)
         telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
+
+    def _preflight(
+        self, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus
+    ) -> md.ModelDeploymentStatus | None:
+        """Run the operator-side checks on a new spec (and again while they fail).
+
+        Returns the status to go on from, or None to hold the rollout where it is.
+        """
+        known = find_condition(status.conditions, "ConfigurationValid")
+        if status.observed_generation == self.generation and known is not None and known.status == "True":
+            return status
+        problems = preflight.check(spec, self.namespace, self.api, self.context.metrics)
+        message = "; ".join(p.message for p in problems)[:1000]
+        if problems:
+            value, reason = "False", problems[0].reason
+        else:
+            value, reason = "True", "Checked"
+        if known is None or known.status != value or known.message != message:
+            conditions = set_condition(
+                status.conditions,
+                "ConfigurationValid",
+                value,  # type: ignore[arg-type]
+                reason=reason,
+                message=message,
+                now=self.now,
+                generation=self.generation,
+            )
+            updated = status.model_copy(update={"conditions": conditions})
+            write_status(self.api, md.PLURAL, self.namespace, self.name, updated, previous=status)
+            if problems:
+                post_event(self.body, "Warning", reason, f"rollout held: {message}")
+            status = updated
+        return None if problems else status
 
     def _smoke(
         self, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus, parent: builders.Parent, owned: Owned
