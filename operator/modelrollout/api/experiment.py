@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -34,8 +34,9 @@ class Assignment(ApiModel):
     header: str = Field(default="x-user-id", min_length=1)
     """The request header carrying the assignment key (a user id)."""
     arm_header: str = Field(default="x-modelrollout-arm", min_length=1)
-    """The header clients set to the arm computed by ``modelrollout.stats.hashing.assign``; the router sends it
-    to that arm, and requests without it are split by weight."""
+    """The header clients set to the arm's name, computed with ``modelrollout.stats.hashing.assign_arm`` from the
+    user id, the arms' weights (champion first, then challengers in order) and the salt; the router sends such
+    requests to that arm, and requests without it are split by weight."""
     salt: str | None = None
     """Salt of the hash; the experiment's namespace/name when unset, so experiments are independent."""
 
@@ -44,9 +45,10 @@ MetricKind = Literal["proportion", "mean"]
 
 
 class ExperimentMetric(ApiModel):
-    """A metric measured per arm from Prometheus. Placeholders: {{revision}}, {{arm}}, {{namespace}}, {{elapsed}}."""
+    """A metric measured per arm from Prometheus. Placeholders: {{revision}}, {{arm}}, {{namespace}}, {{name}},
+    {{elapsed}} (time since the split started: totals since the start) and {{window}}."""
 
-    __rules__ = (
+    __rules__: ClassVar[tuple[Rule, ...]] = (
         Rule(
             "self.kind != 'proportion' || (has(self.successQuery) && has(self.totalQuery))",
             "a proportion metric needs successQuery and totalQuery",
@@ -77,6 +79,28 @@ class ExperimentMetric(ApiModel):
 
 class PrimaryMetric(ExperimentMetric):
     """The metric the decision rests on, with what the design needs."""
+
+    __rules__ = (
+        *ExperimentMetric.__rules__,
+        Rule(
+            "self.kind != 'mean' || has(self.baselineStd)",
+            "a mean primary metric needs baselineStd for the sample size",
+            lambda s: s.kind != "mean" or s.baseline_std is not None,
+        ),
+        Rule(
+            "self.kind != 'proportion' || (self.higherIsBetter"
+            " ? self.baseline * (1.0 + self.minimumDetectableEffect) < 1.0 : self.minimumDetectableEffect < 1.0)",
+            "a proportion's baseline, and the baseline improved by the minimum detectable effect, must lie in (0, 1)",
+            lambda s: (
+                s.kind != "proportion"
+                or (
+                    s.baseline * (1.0 + s.minimum_detectable_effect) < 1.0
+                    if s.higher_is_better
+                    else s.minimum_detectable_effect < 1.0
+                )
+            ),
+        ),
+    )
 
     baseline: float = Field(gt=0)
     """The champion's expected rate (proportion) or mean, for the sample size."""
@@ -133,9 +157,22 @@ class ExperimentSpec(ApiModel):
             ".challengers",
         ),
         Rule(
+            "self.challengers.all(c, c.modelDeployment != self.champion.modelDeployment)"
+            " && self.challengers.all(a, self.challengers.exists_one(b, b.modelDeployment == a.modelDeployment))",
+            "every arm needs its own ModelDeployment (an A/A test uses two with the same model)",
+            lambda s: len({a.model_deployment for a in (s.champion, *s.challengers)}) == 1 + len(s.challengers),
+            ".challengers",
+        ),
+        Rule(
             "self.mode != 'Shadow' || size(self.challengers) == 1",
             "shadow mode mirrors to exactly one challenger",
             lambda s: s.mode != "Shadow" or len(s.challengers) == 1,
+            ".challengers",
+        ),
+        Rule(
+            "self.mode == 'Shadow' || (self.champion.weight > 0 && self.challengers.all(c, c.weight > 0))",
+            "in Split mode every arm needs a positive weight",
+            lambda s: s.mode == "Shadow" or all(a.weight > 0 for a in (s.champion, *s.challengers)),
             ".challengers",
         ),
         Rule(
@@ -171,9 +208,18 @@ class ExperimentSpec(ApiModel):
     sequential: bool = True
     """Always-valid sequential testing (look any time); a fixed-horizon test at the planned size when false."""
     correction: Correction = "holm"
-    """The multiple-testing correction across challengers and secondary metrics."""
+    """The multiple-testing correction of the reported p-values of secondary metrics (across challengers and
+    metrics). The decision on the primary metric always controls the family-wise error: Holm (fixed horizon)
+    or Bonferroni (sequential, which keeps the confidence sequences simultaneously valid)."""
     srm_p_value: float = Field(default=0.001, gt=0, lt=1)
     """Sample ratio mismatch is flagged below this p-value."""
+    min_samples: int = Field(default=100, ge=1)
+    """No verdict on the primary metric before every arm has this many observations."""
+    traffic_rate_query: str | None = None
+    """PromQL template: observations per second of one arm, for the planned duration. When unset, the primary
+    metric's total query over the last {{window}} divided by the window."""
+    window: Duration = "1m"
+    """The range of rate windows ({{window}}) in guardrails and the traffic rate."""
     interval: Duration = "1m"
     """How often to analyse."""
     min_duration: Duration = "0s"
@@ -188,15 +234,64 @@ Outcome = Literal["Promote", "KeepChampion", "Inconclusive", "Invalid"]
 ExperimentPhase = Literal["Pending", "Running", "Concluded", "Stopped", "Failed"]
 
 
+class ArmPlan(StatusModel):
+    """What one arm needs."""
+
+    name: str
+    """The arm."""
+    share: float
+    """Its share of the traffic that enters the experiment (1 for a shadow: it gets a copy of everything)."""
+    samples: int
+    """Observations it needs."""
+
+
 class Design(StatusModel):
     """The experiment's plan, computed before traffic moves."""
 
     samples_per_arm: int
-    """Observations each arm needs to detect the minimum detectable effect with the given power."""
+    """Observations the most demanding arm needs to detect the minimum detectable effect with the given power."""
+    method: str | None = None
+    """The test the plan is for: mSPRT (always valid) or a fixed-horizon test."""
+    minimum_effect: float | None = None
+    """The minimum detectable effect as an absolute difference of the primary metric."""
+    alpha_per_comparison: float | None = None
+    """The false positive rate of each challenger's test (alpha over the number of challengers)."""
+    arms: list[ArmPlan] = Field(default_factory=list)
+    """Per-arm shares and sample sizes."""
     traffic_rate: float | None = None
     """Observed requests per second entering the experiment."""
     expected_duration_seconds: float | None = None
     """How long reaching the sample size takes at that rate."""
+
+
+class SequentialStatus(StatusModel):
+    """The mSPRT's memory between looks: running p-value and confidence sequence (uncorrected)."""
+
+    p_value: float = 1.0
+    """The always-valid p-value so far (running minimum)."""
+    low: float | None = None
+    """Lower end of the confidence sequence, intersected over looks (None: unbounded)."""
+    high: float | None = None
+    """Upper end of the confidence sequence, intersected over looks (None: unbounded)."""
+    looks: int = 0
+    """Looks taken."""
+
+
+class GuardrailResult(StatusModel):
+    """A guardrail's last reading for one challenger."""
+
+    name: str
+    """The guardrail."""
+    value: float | None = None
+    """The challenger's value."""
+    champion_value: float | None = None
+    """The champion's value (relative limits)."""
+    limit: str | None = None
+    """The limits in force."""
+    breached: bool = False
+    """Whether a limit was breached."""
+    message: str | None = None
+    """What was wrong, or why there is no value."""
 
 
 class ArmResult(StatusModel):
@@ -204,6 +299,8 @@ class ArmResult(StatusModel):
 
     name: str
     """The arm."""
+    revision: str | None = None
+    """The stable revision of its ModelDeployment when the experiment started (the metrics' revision label)."""
     samples: int = 0
     """Observations."""
     estimate: float | None = None
@@ -216,6 +313,12 @@ class ArmResult(StatusModel):
     """Confidence interval of the ratio to the champion, minus one."""
     p_value: float | None = None
     """The (always-valid, when sequential) p-value, corrected for multiple testing."""
+    verdict: str | None = None
+    """Pass (significantly better), Fail (significantly worse) or Inconclusive."""
+    sequential: SequentialStatus | None = None
+    """The sequential test's state (sequential experiments)."""
+    guardrails: list[GuardrailResult] = Field(default_factory=list)
+    """The guardrails' last readings."""
     guardrails_breached: list[str] = Field(default_factory=list)
     """Guardrails this arm breached."""
 
@@ -229,10 +332,29 @@ class SecondaryResult(StatusModel):
     """The challenger."""
     difference: float | None = None
     """Challenger minus champion."""
+    interval: list[float] | None = None
+    """Confidence interval (or sequence) of the difference, uncorrected."""
     p_value: float | None = None
     """Corrected p-value."""
     significant: bool = False
     """Significant after correction."""
+    sequential: SequentialStatus | None = None
+    """The sequential test's state (sequential experiments)."""
+
+
+class SeriesPoint(StatusModel):
+    """One look at one challenger: the effect estimate and its confidence sequence, for the report's plot."""
+
+    at: datetime
+    """When."""
+    arm: str
+    """The challenger."""
+    estimate: float
+    """Challenger minus champion."""
+    low: float | None = None
+    """Lower end of the interval (None: unbounded)."""
+    high: float | None = None
+    """Upper end of the interval (None: unbounded)."""
 
 
 class DecisionStatus(StatusModel):
@@ -248,6 +370,12 @@ class DecisionStatus(StatusModel):
     """When."""
     promoted: bool = False
     """Whether the promotion was started."""
+    recommendation: str | None = None
+    """What to do next, when the operator does not do it itself."""
+
+
+SERIES_LIMIT = 200
+"""Looks kept per challenger in ``status.series``: enough for the plot, small enough for etcd."""
 
 
 class ExperimentStatus(StatusModel):
@@ -258,7 +386,7 @@ class ExperimentStatus(StatusModel):
     phase: ExperimentPhase = "Pending"
     """Pending, Running, Concluded, Stopped or Failed."""
     started_at: datetime | None = None
-    """When traffic started to split."""
+    """When the split was verified in force: elapsed time and durations count from here."""
     design: Design | None = None
     """The plan."""
     arms: list[ArmResult] = Field(default_factory=list)
@@ -271,10 +399,15 @@ class ExperimentStatus(StatusModel):
     """The verdict, once reached."""
     last_analysis_at: datetime | None = None
     """When results were last computed."""
+    looks: int = 0
+    """Analyses with data from every arm."""
+    series: list[SeriesPoint] = Field(default_factory=list)
+    """The effect estimate and its interval per look and challenger (the last 200 looks of each)."""
     message: str | None = None
     """A sentence on the current state."""
     conditions: list[Condition] = Field(default_factory=list)
-    """Designed, Underpowered, Running, SampleRatioMismatch, GuardrailBreached, Concluded."""
+    """Designed, Underpowered, ArmsReady, TrafficSplit, MetricsAvailable, SampleRatioMismatch, GuardrailBreached,
+    Concluded, InvalidSpec."""
 
 
 PRINTER_COLUMNS = [
