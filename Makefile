@@ -33,8 +33,13 @@ lint: $(STAMP) ## ruff, mypy --strict, import layering
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+.PHONY: argocd-cm
+argocd-cm: $(STAMP) ## regenerate manifests/argocd/argocd-cm-patch.yaml from its Lua
+	$(PY) hack/tools/argocd_cm.py
+
 .PHONY: check-generated
 check-generated: crds ## fail when generated files differ from what is committed
+	$(PY) hack/tools/argocd_cm.py --check
 	@git diff --exit-code -- crds manifests charts || { echo "generated files are stale: run make crds and commit"; exit 1; }
 
 .PHONY: test-unit
@@ -46,9 +51,21 @@ test: $(STAMP) lint check-generated tools ## everything CI runs: lint, generated
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: tools
-tools: $(STAMP) ## build or reuse the local control plane and install Prometheus (cached outside the repo)
+tools: $(STAMP) deploy-tools ## build or reuse the local control plane, helm, kustomize; install Prometheus
 	$(PY) hack/localcluster/cluster.py build
 	bash hack/localprom/install.sh
+
+.PHONY: deploy-tools
+deploy-tools: ## build or reuse helm and kustomize (cached in ~/.cache/modelrollout/tools)
+	bash hack/tools/helm.sh >/dev/null
+	bash hack/tools/kustomize.sh >/dev/null
+
+.PHONY: chart-lint
+chart-lint: deploy-tools ## lint and render the chart, build the kustomize manifests, check the Prometheus rules
+	"$$(bash hack/tools/helm.sh)" lint charts/modelrollout --strict --kube-version v1.31.0
+	"$$(bash hack/tools/helm.sh)" template modelrollout charts/modelrollout --kube-version v1.31.0 >/dev/null
+	"$$(bash hack/tools/kustomize.sh)" build manifests/default >/dev/null
+	promtool check rules charts/modelrollout/files/prometheus-rules.yaml
 
 .PHONY: cluster-up
 cluster-up: $(STAMP) ## start the local control plane (etcd, apiserver, controller-manager, scheduler, kwok)
@@ -73,7 +90,8 @@ run: $(STAMP) ## run the operator against the cluster in KUBECONFIG
 
 .PHONY: demo
 demo: $(STAMP) tools ## the whole story on a local control plane: rollout, smoke failure, rollback, drift, experiment
-	$(PY) -m e2e.demo
+	$(PY) -m pip install -q -e '.[demo]'
+	PYTHONPATH=operator:.:examples/model-server $(PY) -m e2e.demo
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks; writes docs/benchmarks.md

@@ -228,15 +228,18 @@ def _proportion(
         higher_is_better=False,
         null_difference=test.max_increase,
     )
+    stable_arm = ArmTotals.of_proportion(stable_total, stable_errors)
+    canary_arm = ArmTotals.of_proportion(canary_total, canary_errors)
     state = SequentialState()
     if previous is not None and previous.interval is not None and previous.p_value is not None:
         state = SequentialState(p_value=previous.p_value, low=previous.interval[0], high=previous.interval[1])
-    state = msprt_update(
-        state,
-        ArmTotals.of_proportion(stable_total, stable_errors),
-        ArmTotals.of_proportion(canary_total, canary_errors),
-        config,
-    )
+    state = msprt_update(state, stable_arm, canary_arm, config)
+    restarted = state.low > state.high
+    if restarted:
+        # The sequence contradicts its own past: the canary's failure rate changed (it started failing
+        # mid-step). The i.i.d. premise no longer holds, so judge the data afresh rather than report an
+        # empty interval, which would read as "no evidence of harm".
+        state = msprt_update(SequentialState(), stable_arm, canary_arm, config)
     result = msprt_result(state, config)
     canary_rate = canary_errors / canary_total if canary_total else None
     stable_rate = stable_errors / stable_total if stable_total else None
@@ -245,6 +248,8 @@ def _proportion(
     if result.verdict == CheckVerdict.FAIL:
         verdict: Verdict = "Fail"
         message = f"failure rate {canary_rate:.4g} vs stable {stable_rate:.4g}: worse beyond the margin"
+        if restarted:
+            message += " (the rate changed during the canary)"
     elif canary_total >= test.min_samples:
         verdict, message = "Pass", None
     else:

@@ -117,3 +117,15 @@ def test_missing_breaker_data_does_not_trip() -> None:
     spec = spec_with([LATENCY], breaker=[{"name": "storm", "query": "s", "max": 0.5}])
     answers = {QueryKey("storm", CANARY): Missing("NoData", "none")}
     assert evaluate(spec, answers, {}, guardrails=False).tripped == ()
+
+
+def test_a_canary_that_starts_failing_mid_way_fails_even_after_clean_looks() -> None:
+    """Regression: the intersected sequence became empty once errors began, which read as a pass."""
+    spec = spec_with([ERRORS])
+    early = evaluate(spec, proportion_answers(1, 400, 4, 4000), {}, guardrails=True).metrics[0]
+    assert early.verdict == "Pass"
+    assert early.interval[1] < 0.05
+    failing = evaluate(spec, proportion_answers(200, 1200, 8, 8000), {"errors": early}, guardrails=True).metrics[0]
+    assert failing.verdict == "Fail"
+    assert "changed" in failing.message
+    assert failing.interval[0] > 0.02
