@@ -712,11 +712,11 @@ def _alert(spec: DriftMonitorSpec, draft: _Draft, evaluation: Evaluation) -> Non
     summary = _alert_summary(evaluation)
     if fingerprint is not None and not alert.firing:
         draft.emit("Warning", "DriftDetected", summary)
-        alert = _open(alert, fingerprint, "Firing" if webhook else None)
+        alert = _open(alert, fingerprint, "Firing" if webhook else None, draft.now)
         _request_action(spec, draft, summary)
     elif fingerprint is not None and fingerprint != alert.fingerprint:
         draft.emit("Warning", "DriftChanged", summary)
-        alert = _open(alert, fingerprint, "Firing" if webhook else None)
+        alert = _open(alert, fingerprint, "Firing" if webhook else None, draft.now)
     elif fingerprint is not None:
         remind = spec.alerting.remind_after
         since = alert.last_sent_at
@@ -740,14 +740,14 @@ def _alert(spec: DriftMonitorSpec, draft: _Draft, evaluation: Evaluation) -> Non
     draft.update(alert=alert)
 
 
-def _open(alert: AlertStatus, fingerprint: str, pending: Literal["Firing"] | None) -> AlertStatus:
+def _open(alert: AlertStatus, fingerprint: str, pending: Literal["Firing"] | None, now: datetime) -> AlertStatus:
     return alert.model_copy(
         update={
             "firing": True,
             "fingerprint": fingerprint,
             "pending": pending,
             "failures": 0,
-            "next_attempt_at": None,
+            "next_attempt_at": now if pending else None,
             "last_error": None,
         }
     )
@@ -775,9 +775,10 @@ def _request_action(spec: DriftMonitorSpec, draft: _Draft, summary: str) -> None
     draft.update(action=action)
 
 
-def action_pending(status: DriftMonitorStatus) -> TargetActionStatus | None:
+def action_pending(status: DriftMonitorStatus, now: datetime) -> TargetActionStatus | None:
+    """The action still to take; due from when drift asked for it, like a pending alert."""
     action = status.action
-    return action if action is not None and action.state == "Pending" else None
+    return action if action is not None and action.state == "Pending" and action.requested_at <= now else None
 
 
 def action_done(status: DriftMonitorStatus, *, target: str, now: datetime) -> Decision:

@@ -146,7 +146,7 @@ class Reconciliation:
             return self._invalid_spec(status, error)
         if drift.evaluation_due(spec, status, self.generation, self.now):
             status = self._evaluate(spec, status)
-        if drift.action_pending(status) is not None:
+        if drift.action_pending(status, self.now) is not None:
             status = self._act(spec, status)
         if drift.delivery_due(status, self.now):
             status = self._deliver(spec, status)
@@ -235,7 +235,7 @@ class Reconciliation:
     # --- delivery -----------------------------------------------------------------------------------------------
 
     def _act(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
-        action = drift.action_pending(status)
+        action = drift.action_pending(status, self.now)
         assert action is not None
         try:
             target = self._patch_target(spec.target_ref, action)

@@ -537,7 +537,7 @@ def test_the_payload_is_slack_compatible_and_machine_readable() -> None:
 def test_an_action_is_requested_once_per_drift_episode() -> None:
     monitor = Monitor(spec(action="Rollback"))
     monitor.evaluate(DRIFT_A)
-    action = drift.action_pending(monitor.status)
+    action = drift.action_pending(monitor.status, monitor.now)
     assert action is not None
     assert (action.name, action.state) == ("Rollback", "Pending")
     done = drift.action_done(monitor.status, target="returns", now=monitor.now)
@@ -547,10 +547,10 @@ def test_an_action_is_requested_once_per_drift_episode() -> None:
     assert "returns" in monitor.status.action_taken
     for data in (DRIFT_A, DRIFT_AB):
         monitor.evaluate(data)
-    assert drift.action_pending(monitor.status) is None
+    assert drift.action_pending(monitor.status, monitor.now) is None
     monitor.evaluate(QUIET)
     monitor.evaluate(DRIFT_A)
-    again = drift.action_pending(monitor.status)
+    again = drift.action_pending(monitor.status, monitor.now)
     assert again is not None
     assert again.id != action.id
 
@@ -559,9 +559,9 @@ def test_a_failed_action_is_retried_unless_the_target_is_gone() -> None:
     monitor = Monitor(spec(action="Pause"))
     monitor.evaluate(DRIFT_A)
     retry = drift.action_failed(monitor.status, "500 boom", permanent=False)
-    assert drift.action_pending(retry.status) is not None
+    assert drift.action_pending(retry.status, monitor.now) is not None
     gone = drift.action_failed(monitor.status, "404 Not Found", permanent=True)
-    assert drift.action_pending(gone.status) is None
+    assert drift.action_pending(gone.status, monitor.now) is None
     assert [e.reason for e in gone.events] == ["ActionFailed"]
 
 
