@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -112,9 +113,9 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
             message="25%",
         )
         canary = ns.status(NAME)["currentRevision"]["hash"]
-        print("   injecting faults into v4: 40% errors and +400 ms latency")
+        print("   injecting faults into v4: 40% errors and +700 ms latency")
         kubelet_server = wait_for(lambda: kubelet.server(canary), 10, message="v4 server")
-        kubelet_server.set_faults(error_rate=0.4, latency_ms=400)
+        kubelet_server.set_faults(error_rate=0.4, latency_ms=700)
         wait_for(lambda: ns.status(NAME).get("phase") == "Degraded", 120, message="automatic rollback")
         time.sleep(2)
         plot_rollout(timeline.samples, start, report / "rollout-v4.png", "v4: degraded at 25%, rolled back")
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "demo-report")
     args = parser.parse_args(argv)
     args.report.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.WARNING, format="  ! %(name)s: %(message)s")
     started = time.monotonic()
     try:
         with infrastructure() as (cluster, prometheus):

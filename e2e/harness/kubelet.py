@@ -41,6 +41,7 @@ REVISION_LABEL = "modelrollout.dev/revision"
 ROLE_LABEL = "modelrollout.dev/role"
 SMOKE_KIND_LABEL = "modelrollout.dev/smoke-kind"
 JOB = "model-server"
+SERVICE_WAIT_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -269,7 +270,11 @@ class LocalKubelet:
             if arg.startswith(mount_path):
                 return str(local) + arg[len(mount_path) :]
         if arg.startswith("http://") and ".svc" in arg:
-            url = self.service_url(arg.removeprefix("http://").split(".", 1)[0])
+            service = arg.removeprefix("http://").split(".", 1)[0]
+            # The server behind the Service may still be starting: a real pod would retry DNS and connect.
+            deadline = time.monotonic() + SERVICE_WAIT_SECONDS
+            while (url := self.service_url(service)) is None and time.monotonic() < deadline:
+                time.sleep(0.2)
             return url if url is not None else "http://127.0.0.1:9"
         return arg
 

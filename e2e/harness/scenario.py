@@ -36,7 +36,7 @@ def model_deployment(
     version: str,
     *,
     server_args: list[str] | None = None,
-    pause: str = "3s",
+    pause: str = "5s",
     smoke: bool = True,
     router: dict[str, Any] | None = None,
     analysis: dict[str, Any] | None = None,

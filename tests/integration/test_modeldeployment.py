@@ -109,6 +109,7 @@ def test_healthy_v2_goes_5_25_50_100_and_becomes_stable(ns: Namespace, kubelet: 
     assert seen == [5, 25, 50, 100]
     status = ns.status(NAME)
     assert [h["outcome"] for h in status["history"]][:2] == ["Stable", "Superseded"]
+    assert status["stableRevision"]["number"] == 2, "one revision per spec change (no stale-status replays)"
     assert status["analysis"]["verdict"] == "Pass"
     assert {m["name"] for m in status["analysis"]["metrics"]} == {"error-rate", "latency-p99"}
     reasons = ns.event_reasons(NAME)

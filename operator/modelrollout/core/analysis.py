@@ -24,6 +24,9 @@ from modelrollout.api.modeldeployment import (
 from modelrollout.stats.results import CheckVerdict
 from modelrollout.stats.sequential import ArmTotals, MsprtConfig, SequentialState, msprt_result, msprt_update
 
+MIN_MIXING_SD = 0.05
+"""The smallest mixture spread of the proportion test (see :func:`_proportion`)."""
+
 Role = Literal["canary", "stable"]
 CANARY: Role = "canary"
 STABLE: Role = "stable"
@@ -207,8 +210,9 @@ def _proportion(
     """Canary against stable failure rates with the always-valid mSPRT (non-inferiority by ``maxIncrease``).
 
     Fail when the confidence sequence of (canary - stable) lies wholly above
-    the margin; Pass once the canary has ``minSamples`` trials without that
-    evidence; Inconclusive before. The sequence is intersected across looks, so
+    the margin; Pass once the canary has ``minSamples`` trials, no such
+    evidence, and an estimate within the margin; Inconclusive otherwise (too
+    few trials, or worse-looking but not yet significant: keep watching). The sequence is intersected across looks, so
     its bounds and the running p-value are carried in status between looks.
     """
     numbers: dict[tuple[Role, str], float] = {}
@@ -222,7 +226,10 @@ def _proportion(
     canary_errors = min(numbers[CANARY, "errors"], canary_total)
     stable_errors = min(numbers[STABLE, "errors"], stable_total)
     config = MsprtConfig(
-        mixing_sd=max(test.max_increase, 0.005),
+        # The mixture is most sensitive to effects near its spread: harmful error-rate increases are
+        # points, not fractions of a point, and a spread as small as the margin makes the early,
+        # small-sample sequence so wide that a 10% failure rate goes unnoticed for hundreds of requests.
+        mixing_sd=max(test.max_increase, MIN_MIXING_SD),
         alpha=test.alpha,
         min_samples=float(test.min_samples),
         higher_is_better=False,
@@ -250,8 +257,11 @@ def _proportion(
         message = f"failure rate {canary_rate:.4g} vs stable {stable_rate:.4g}: worse beyond the margin"
         if restarted:
             message += " (the rate changed during the canary)"
-    elif canary_total >= test.min_samples:
+    elif canary_total >= test.min_samples and result.estimate <= test.max_increase:
         verdict, message = "Pass", None
+    elif canary_total >= test.min_samples:
+        verdict = "Inconclusive"
+        message = f"failure rate {canary_rate:.4g} vs stable {stable_rate:.4g}: looks worse, not yet significant"
     else:
         verdict, message = "Inconclusive", f"{canary_total:.0f} of {test.min_samples} canary trials"
     return MetricResult(

@@ -23,7 +23,7 @@ from modelrollout import GROUP, VERSION, telemetry
 from modelrollout.api import modeldeployment as md
 from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.core import rollout
-from modelrollout.core.actions import pending_action
+from modelrollout.core.actions import ACTION_ANNOTATION, pending_action
 from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
 from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import preflight
@@ -85,6 +85,25 @@ class Reconciliation:
         return int(self.meta.get("generation") or 1)
 
     def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
+        """Reconcile once; the cached body only decides whether to act at all.
+
+        kopf's cached body lags our own status writes by a watch event, and
+        deciding from a stale status would redo the last transition. So an
+        active resource is read afresh (one GET) before anything is decided.
+        """
+        cached = parse_status(raw_status)
+        idle = cached.phase in AT_REST and cached.observed_generation == self.generation
+        annotations = self.meta.get("annotations") or {}
+        due = self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds)
+        if idle and ACTION_ANNOTATION not in annotations and not due:
+            return
+        fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, md.PLURAL, self.name
+        )
+        self.body, self.meta = fresh, fresh["metadata"]
+        self._run(fresh.get("spec") or {}, fresh.get("status") or {})
+
+    def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()
         status = parse_status(raw_status)
         try:
@@ -97,9 +116,6 @@ class Reconciliation:
             return
         status = checked
         action = pending_action(dict(self.meta.get("annotations") or {}), status.last_action_id)
-        at_rest = status.phase in AT_REST and status.observed_generation == self.generation and action is None
-        if at_rest and not self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
-            return
 
         content = RevisionContent.of(parsed)
         smoke_pending = status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running")

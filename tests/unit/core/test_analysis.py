@@ -129,3 +129,11 @@ def test_a_canary_that_starts_failing_mid_way_fails_even_after_clean_looks() -> 
     assert failing.verdict == "Fail"
     assert "changed" in failing.message
     assert failing.interval[0] > 0.02
+
+
+def test_a_worse_looking_canary_is_held_not_passed_while_evidence_builds() -> None:
+    """10% failures against none, after 100 trials: not yet significant, but never a pass."""
+    result = evaluate(spec_with([ERRORS]), proportion_answers(10, 100, 0, 2000), {}, guardrails=True).metrics[0]
+    assert result.verdict in ("Inconclusive", "Fail")
+    more = evaluate(spec_with([ERRORS]), proportion_answers(30, 300, 0, 6000), {"errors": result}, guardrails=True)
+    assert more.metrics[0].verdict == "Fail"
