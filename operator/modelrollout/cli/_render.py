@@ -286,6 +286,7 @@ def history_view(resource: Resource, revisions: Iterable[Resource]) -> list[View
     records = {record.get("number"): record for record in status.get("history") or []}
     current = (status.get("currentRevision") or {}).get("hash")
     stable = (status.get("stableRevision") or {}).get("hash")
+    canary = None if status.get("aborted") else current
     rows = []
     for revision in sorted(revisions, key=lambda r: int(r.get("revision") or 0)):
         number_ = int(revision.get("revision") or 0)
@@ -305,7 +306,7 @@ def history_view(resource: Resource, revisions: Iterable[Resource]) -> list[View
                 "createdAt": record.get("createdAt") or metadata.get("creationTimestamp"),
                 "outcome": record.get("outcome"),
                 "reason": record.get("reason"),
-                "serving": _serving(content_hash, current=current, stable=stable),
+                "serving": _serving(content_hash, canary=canary, stable=stable),
                 "lineage": {
                     "data": lineage.get("data"),
                     "code": lineage.get("code"),
@@ -317,10 +318,11 @@ def history_view(resource: Resource, revisions: Iterable[Resource]) -> list[View
     return rows
 
 
-def _serving(content_hash: str, *, current: str | None, stable: str | None) -> str | None:
+def _serving(content_hash: str, *, canary: str | None, stable: str | None) -> str | None:
+    """Which traffic the revision takes: an aborted canary takes none, though it is still current."""
     if content_hash == stable:
         return "stable"
-    if content_hash == current:
+    if content_hash == canary:
         return "canary"
     return None
 

@@ -274,7 +274,7 @@ def three_versions() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     history[0]["reason"] = "2 failed analyses in a row: error-rate"
     history[1]["outcome"] = "Stable"
     history[2]["outcome"] = "Superseded"
-    md = resource({"currentRevision": v3, "stableRevision": V2, "history": history})
+    md = resource({"currentRevision": v3, "stableRevision": V2, "aborted": True, "history": history})
     revisions = [
         revision(3, "cccccccccc", "3.0.0", data="s3://d/2026-05", code="c3", params={"depth": "8"}),
         revision(1, "aaaaaaaaaa", "1.0.0", data="s3://d/2026-03", code="c1", metrics={"auc": 0.81234}),
@@ -288,7 +288,7 @@ def test_history_joins_revisions_and_outcomes_sorted_by_number() -> None:
     assert [(r["number"], r["versionId"], r["outcome"], r["serving"]) for r in rows] == [
         (1, "1-aaaaaaaa", "Superseded", None),
         (2, "2-bbbbbbbb", "Stable", "stable"),
-        (3, "3-cccccccc", "Degraded", "canary"),
+        (3, "3-cccccccc", "Degraded", None),
     ]
     assert rows[1]["lineage"] == {
         "data": "s3://d/2026-04",
@@ -315,7 +315,7 @@ def test_history_text_lists_each_revision_with_its_lineage() -> None:
         "    data     s3://d/2026-04",
         "    code     c2",
         "    params   depth=6, eta=0.1",
-        "3         3-cccccccc  3.0.0  2026-05-01 09:30:00  Degraded    canary",
+        "3         3-cccccccc  3.0.0  2026-05-01 09:30:00  Degraded",
         "    artifact s3://models/returns/3.0.0",
         "    digest   sha256:cccccccccccccccccccc",
         "    data     s3://d/2026-05",
@@ -323,6 +323,15 @@ def test_history_text_lists_each_revision_with_its_lineage() -> None:
         "    params   depth=8",
         "    reason   2 failed analyses in a row: error-rate",
     ]
+
+
+def test_a_canary_in_progress_is_marked_as_such() -> None:
+    md, revisions = three_versions()
+    md["status"]["history"][0]["outcome"] = "Pending"
+    md["status"]["aborted"] = False
+    assert [r["serving"] for r in history_view(md, revisions)] == [None, "stable", "canary"]
+    md["status"]["aborted"] = True
+    assert [r["serving"] for r in history_view(md, revisions)] == [None, "stable", None]
 
 
 def test_history_of_a_revision_pruned_from_status_falls_back_to_the_revision_itself() -> None:
