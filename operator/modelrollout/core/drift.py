@@ -325,6 +325,8 @@ def live_counts(buckets: Sequence[tuple[str, float]], edges: FloatArray) -> Floa
     the reference's when its edges include them, and refused otherwise (HistogramError).
     """
     live = from_cumulative_buckets([le for le, _ in buckets], [count for _, count in buckets])
+    if live.edges.shape == edges.shape and np.array_equal(live.edges, edges):
+        return live.counts
     snapped = live.edges.copy()
     finite = np.isfinite(snapped)
     if finite.any():
@@ -384,7 +386,7 @@ def _bin_numeric(
     name: str | None = None,
 ) -> None:
     name = name or feature.name
-    reference = open_ended(make_histogram(feature.edges, feature.counts))
+    reference = _open_reference(feature)
     if not buckets:
         current = np.zeros_like(reference.counts)
     else:
@@ -394,6 +396,27 @@ def _bin_numeric(
             unscored[name] = FeatureResult(name=name, message=f"buckets do not match the reference's edges: {error}")
             return
     binned.append(BinnedFeature(name, reference.counts, current, edges=reference.edges))
+
+
+_OPEN_REFERENCES: dict[int, tuple[NumericFeature, Histogram]] = {}
+_OPEN_REFERENCES_LIMIT = 20_000
+
+
+def _open_reference(feature: NumericFeature) -> Histogram:
+    """The feature's reference on open-ended edges, built once per parsed reference.
+
+    Validating and padding a small histogram costs about as much as scoring it, and a parsed
+    reference is reused from one evaluation to the next, so this halves the compute time of an
+    evaluation. The entry holds the feature itself, so its id cannot be reused while cached.
+    """
+    cached = _OPEN_REFERENCES.get(id(feature))
+    if cached is not None and cached[0] is feature:
+        return cached[1]
+    if len(_OPEN_REFERENCES) >= _OPEN_REFERENCES_LIMIT:
+        _OPEN_REFERENCES.clear()
+    histogram = open_ended(make_histogram(feature.edges, feature.counts))
+    _OPEN_REFERENCES[id(feature)] = (feature, histogram)
+    return histogram
 
 
 def _bin_categorical(feature: CategoricalFeature, live: Mapping[str, float]) -> BinnedFeature:
