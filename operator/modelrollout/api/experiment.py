@@ -395,6 +395,8 @@ class ExperimentStatus(StatusModel):
     """Secondary metrics."""
     srm_p_value: float | None = None
     """Sample ratio mismatch p-value of the arm counts."""
+    srm_mismatches: int = 0
+    """Consecutive looks whose arm counts mismatched the allocation (three make the result Invalid)."""
     decision: DecisionStatus | None = None
     """The verdict, once reached."""
     last_analysis_at: datetime | None = None

@@ -76,6 +76,12 @@ from modelrollout.stats.sequential import (
 from modelrollout.stats.srm import SrmResult, sample_ratio_mismatch
 
 TERMINAL: tuple[ExperimentPhase, ...] = ("Concluded", "Stopped", "Failed")
+SRM_LOOKS = 3
+"""Consecutive mismatching looks that make a result Invalid.
+
+Counts read from Prometheus at one instant are off by up to a scrape interval's
+worth of traffic, differently per target (scrape phases differ), which early on
+can look like a mismatch; a real one persists and grows, a timing artefact fades."""
 SEQUENTIAL_METHOD = "mSPRT (always valid)"
 
 
@@ -552,25 +558,41 @@ def _look(spec: ExperimentSpec, draft: _Draft, obs: Observations) -> None:
     )
     if _stop_on_breach(spec, draft, obs, guardrails):
         return
-    if srm is not None:
-        observed = ", ".join(f"{a.name} {a.count:.0f}" for a in arms)
-        if srm.mismatch:
-            reason = (
-                f"sample ratio mismatch: observed {observed} against weights "
-                f"{', '.join(f'{a.name} {a.weight}' for a in (spec.champion, *spec.challengers))} "
-                f"(chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}): check assignment and logging"
-            )
-            draft.condition("SampleRatioMismatch", "True", "Mismatch", reason)
-            draft.emit("Warning", "SampleRatioMismatch", reason)
-            _conclude(spec, draft, "Invalid", reason)
-            return
-        draft.condition("SampleRatioMismatch", "False", "AsAllocated", f"p = {srm.p_value:.3g}")
+    if srm is not None and _sample_ratio_mismatch(spec, draft, srm, arms):
+        return
     if _elapsed(draft.status, obs.now) < duration_seconds(spec.min_duration):
         return
     verdict = _verdict(spec, draft.status, arms, comparisons)
     if verdict is not None:
         outcome, winner, reason = verdict
         _conclude(spec, draft, outcome, reason, winner=winner)
+
+
+def _sample_ratio_mismatch(spec: ExperimentSpec, draft: _Draft, srm: SrmResult, arms: Sequence[_ArmData]) -> bool:
+    """Record the check; True when the counts mismatch, so nothing is decided on them.
+
+    The result is Invalid once the mismatch held for SRM_LOOKS looks in a row.
+    """
+    if not srm.mismatch:
+        draft.update(srm_mismatches=0)
+        draft.condition("SampleRatioMismatch", "False", "AsAllocated", f"p = {srm.p_value:.3g}")
+        return False
+    strikes = draft.status.srm_mismatches + 1
+    observed = ", ".join(f"{a.name} {a.count:.0f}" for a in arms)
+    weights = ", ".join(f"{a.name} {a.weight}" for a in (spec.champion, *spec.challengers))
+    reason = (
+        f"sample ratio mismatch: observed {observed} against weights {weights} "
+        f"(chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
+    )
+    draft.update(srm_mismatches=strikes)
+    if strikes < SRM_LOOKS:
+        draft.condition("SampleRatioMismatch", "Unknown", "Suspected", f"{reason}, look {strikes} of {SRM_LOOKS})")
+        return True
+    reason += f" on {strikes} looks in a row): check assignment and logging"
+    draft.condition("SampleRatioMismatch", "True", "Mismatch", reason)
+    draft.emit("Warning", "SampleRatioMismatch", reason)
+    _conclude(spec, draft, "Invalid", reason)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,7 +240,12 @@ def test_a_worse_challenger_keeps_the_champion() -> None:
 
 def test_sample_ratio_mismatch_makes_the_result_invalid() -> None:
     world = World(make_spec(), skew={"champion": 0.6, "challenger": 0.4})
+    world.tick()
+    world.tick()
+    assert world.condition("SampleRatioMismatch") == "Unknown"  # one look could be scrape timing
+    assert world.status.srm_mismatches == 1
     status = world.run_until_done()
+    assert status.srm_mismatches == core.SRM_LOOKS
     assert (status.phase, status.decision and status.decision.outcome) == ("Failed", "Invalid")
     assert world.condition("SampleRatioMismatch") == "True"
     assert status.srm_p_value is not None
