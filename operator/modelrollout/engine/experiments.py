@@ -1,10 +1,354 @@
-"""Handlers of the experiment controller (registered at start-up)."""
+"""The Experiment controller: observe, decide (pure), record, route, promote.
+
+As for ModelDeployments, one timer per Experiment does all the work, so one
+piece of code acts on an experiment at a time. The arms' ModelDeployments are
+only read, except for the opt-in ``decision.autoPromote``, which copies the
+winner's model onto the champion's ModelDeployment and so starts its normal
+staged rollout.
+
+Deleting an Experiment returns all traffic to the champion before the object
+goes (a kopf deletion handler, hence a finalizer): an experiment deleted while
+running would otherwise leave a split in the route that nobody watches any
+more. Concluded experiments have already put the champion back, and a missing
+route or CRD is no reason to block a deletion, so the handler never fails on
+those.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+import kopf
+from kubernetes import client
+from pydantic import ValidationError
+
+from modelrollout import GROUP, VERSION, telemetry
+from modelrollout.api import experiment as exp
+from modelrollout.api import modeldeployment as md
+from modelrollout.api.conditions import find_condition, set_condition
+from modelrollout.core import experiment as core
+from modelrollout.core.analysis import Answer, QueryKey
 from modelrollout.engine.context import Context
+from modelrollout.engine.querying import answer_all
+from modelrollout.engine.writing import post_event, write_status
+from modelrollout.kube import builders, naming
+from modelrollout.kube.client import api_client, is_status
+from modelrollout.routing import (
+    Backend,
+    HeaderRoute,
+    RouterUnavailable,
+    TrafficRouter,
+    TrafficSplit,
+    UnsupportedFeature,
+    router_for,
+)
+from modelrollout.routing.split import percentages
+
+KIND = "experiment"
+OUTCOMES: tuple[str, ...] = get_args(exp.Outcome)
+JSON_PATCH = "application/json-patch+json"
+logger = logging.getLogger(__name__)
 
 
 def register(context: Context) -> None:
-    """No handlers yet: this controller lands in its own change."""
-    del context
+    """Attach the handlers; called once at start-up with the operator's shared context."""
+
+    @kopf.timer(GROUP, VERSION, exp.PLURAL, interval=context.settings.tick_seconds, sharp=False)
+    def tick(body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
+        Reconciliation(
+            context=context,
+            api=api_client(),
+            body=dict(body),
+            meta=dict(meta),
+            now=datetime.now(UTC),
+        ).run(dict(spec), dict(status))
+
+    @kopf.on.delete(GROUP, VERSION, exp.PLURAL)
+    def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
+        """Traffic back to the champion before the Experiment goes."""
+        restore_champion(api_client(), namespace or "", dict(spec))
+        forget_metrics(namespace or "", name, dict(spec))
+        context.forget(KIND, namespace or "", name)
+
+
+@dataclass
+class Reconciliation:
+    """One tick of one Experiment."""
+
+    context: Context
+    api: client.ApiClient
+    body: dict[str, Any]
+    meta: dict[str, Any]
+    now: datetime
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation") or 1)
+
+    def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
+        started = time.monotonic()
+        status = parse_status(raw_status)
+        try:
+            parsed = exp.ExperimentSpec.model_validate(spec)
+        except ValidationError as error:
+            self._invalid_spec(status, error)
+            return
+        at_rest = status.phase in core.TERMINAL and status.observed_generation == self.generation
+        at_rest = at_rest and not self._promotion_pending(parsed, status)
+        if at_rest and not self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
+            return
+
+        revisions = self._revisions(parsed)
+        observations = core.Observations(
+            now=self.now,
+            generation=self.generation,
+            revisions=revisions,
+            answers=self._answers(parsed, status, revisions),
+        )
+        decision = core.decide(parsed, status, observations)
+        self._record(status, decision)
+
+        verified, problem = self._route(parsed, decision.traffic)
+        settled = core.decide(
+            parsed,
+            decision.status,
+            dataclasses.replace(observations, answers=None, router_verified=verified, router_problem=problem),
+        )
+        if settled.promote is not None:
+            settled = dataclasses.replace(settled, status=self._promote(parsed, settled.status, settled.promote))
+        settled = dataclasses.replace(settled, status=self._spec_valid(settled.status))
+        self._record(decision.status, settled)
+
+        self.context.synced(KIND, self.namespace, self.name)
+        export_metrics(self.namespace, self.name, settled.status)
+        telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
+
+    def _revisions(self, spec: exp.ExperimentSpec) -> dict[str, str | None]:
+        """Each arm's stable revision hash, the value of the metrics' ``revision`` label."""
+        objects = client.CustomObjectsApi(self.api)
+        revisions: dict[str, str | None] = {}
+        for arm in (spec.champion, *spec.challengers):
+            try:
+                deployment = objects.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, md.PLURAL, arm.model_deployment
+                )
+            except client.ApiException as error:
+                if not is_status(error, 404):
+                    raise
+                revisions[arm.name] = None
+                continue
+            stable = (deployment.get("status") or {}).get("stableRevision") or {}
+            revisions[arm.name] = stable.get("hash")
+        return revisions
+
+    def _answers(
+        self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus, revisions: Mapping[str, str | None]
+    ) -> Mapping[QueryKey, Answer] | None:
+        """The answers to the design's queries or to one look's, whichever is due."""
+        if core.design_due(status):
+            current = {arm: revision for arm, revision in revisions.items() if revision}
+            if len(current) < len(revisions):
+                return None
+            target = core.Target(self.namespace, self.name, current, elapsed_seconds=0.0)
+            return answer_all(self.context.metrics, core.plan_design(spec, target))
+        if not core.analysis_due(spec, status, self.now):
+            return None
+        # The revisions recorded at the start: a look measures the models the experiment started with.
+        recorded = {arm.name: arm.revision for arm in status.arms if arm.revision}
+        known: dict[str, str] = {}
+        for arm, revision in revisions.items():
+            label = recorded.get(arm) or revision
+            if not label:
+                return None
+            known[arm] = label
+        assert status.started_at is not None  # analysis_due guarantees it
+        target = core.Target(
+            self.namespace,
+            self.name,
+            known,
+            elapsed_seconds=(self.now - status.started_at).total_seconds(),
+        )
+        return answer_all(self.context.metrics, core.plan_analysis(spec, target))
+
+    def _route(
+        self, spec: exp.ExperimentSpec, traffic: core.Traffic | None
+    ) -> tuple[bool | None, tuple[str, str] | None]:
+        """Put the split in force and read it back: (verified, problem)."""
+        if traffic is None:
+            return None, None
+        split = traffic_split(spec, traffic)
+        try:
+            router = self._router(spec)
+            router.check()
+            router.apply(split)
+            return router.observe() == router.realised(split), None
+        except RouterUnavailable as problem:
+            return False, (problem.reason, problem.message)
+        except UnsupportedFeature as problem:
+            return False, ("UnsupportedFeature", str(problem))
+
+    def _router(self, spec: exp.ExperimentSpec) -> TrafficRouter:
+        return router_for(spec.traffic_routing, self.namespace, self.api, 1, port=builders.SERVICE_PORT)
+
+    def _promotion_pending(self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus) -> bool:
+        decision = status.decision
+        return (
+            decision is not None
+            and decision.outcome == "Promote"
+            and spec.decision.auto_promote
+            and not decision.promoted
+        )
+
+    def _promote(self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus, winner: str) -> exp.ExperimentStatus:
+        """Copy the winner's model, template and port onto the champion's ModelDeployment (autoPromote).
+
+        A JSON patch replaces the template whole (a merge patch would keep keys the winner's lacks),
+        and the champion's ModelDeployment then rolls the new revision out through its own stages.
+        """
+        source = next(c.model_deployment for c in spec.challengers if c.name == winner)
+        objects = client.CustomObjectsApi(self.api)
+        winner_spec = objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, md.PLURAL, source)["spec"]
+        patch = [
+            {"op": "add", "path": f"/spec/{field}", "value": winner_spec[field]}
+            for field in ("model", "template", "port")
+            if field in winner_spec
+        ]
+        objects.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, md.PLURAL, spec.champion.model_deployment, patch, _content_type=JSON_PATCH
+        )
+        message = (
+            f"ModelDeployment {spec.champion.model_deployment} now rolls out the model of {source} "
+            f"({winner_spec.get('model', {}).get('version', '?')})"
+        )
+        post_event(self.body, "Normal", "Promoted", message)
+        return core.promoted(status)
+
+    def _record(self, before: exp.ExperimentStatus, decision: core.Decision) -> None:
+        """Status first, then Events: what was decided is durable before anyone is told about it."""
+        if decision.status != before:
+            write_status(self.api, exp.PLURAL, self.namespace, self.name, decision.status)
+        for event in decision.events:
+            post_event(self.body, event.type, event.reason, event.message)
+
+    def _spec_valid(self, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
+        invalid = find_condition(status.conditions, "InvalidSpec")
+        if invalid is None or invalid.status != "True":
+            return status
+        conditions = set_condition(
+            status.conditions,
+            "InvalidSpec",
+            "False",
+            reason="Valid",
+            message="",
+            now=self.now,
+            generation=self.generation,
+        )
+        return status.model_copy(update={"conditions": conditions})
+
+    def _invalid_spec(self, status: exp.ExperimentStatus, error: ValidationError) -> None:
+        """A spec the schema let through but the rules reject: say so and leave traffic alone."""
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
+        message = message[:1000]
+        existing = find_condition(status.conditions, "InvalidSpec")
+        if existing is not None and existing.status == "True" and existing.message == message:
+            return
+        conditions = set_condition(
+            status.conditions,
+            "InvalidSpec",
+            "True",
+            reason="ValidationFailed",
+            message=message,
+            now=self.now,
+            generation=self.generation,
+        )
+        write_status(
+            self.api, exp.PLURAL, self.namespace, self.name, status.model_copy(update={"conditions": conditions})
+        )
+        post_event(self.body, "Warning", "InvalidSpec", message)
+
+
+def traffic_split(spec: exp.ExperimentSpec, traffic: core.Traffic) -> TrafficSplit:
+    """Arms to Services: each arm's ModelDeployment serves its stable revision through ``<md>-stable``."""
+    deployments = {arm.name: arm.model_deployment for arm in (spec.champion, *spec.challengers)}
+    services = {arm: naming.stable_service(deployment) for arm, deployment in deployments.items()}
+    shares = percentages([weight for _, weight in traffic.weights]) or [100] + [0] * (len(traffic.weights) - 1)
+    backends = tuple(
+        Backend(services[arm], deployments[arm], share) for (arm, _), share in zip(traffic.weights, shares, strict=True)
+    )
+    pinned = tuple(HeaderRoute(spec.assignment.arm_header, arm, services[arm]) for arm, _ in traffic.weights)
+    return TrafficSplit(
+        backends=backends,
+        mirror=services[traffic.mirror] if traffic.mirror else None,
+        header_routes=pinned if traffic.pinned else (),
+    )
+
+
+def restore_champion(api: client.ApiClient, namespace: str, spec: Mapping[str, Any]) -> None:
+    """All traffic on the champion, no mirror, no header routes; nothing to do when the route is gone."""
+    try:
+        parsed = exp.ExperimentSpec.model_validate(spec)
+    except ValidationError:
+        logger.warning("experiment in %s has an invalid spec; its route is left as it is", namespace)
+        return
+    split = traffic_split(parsed, core.Traffic(weights=((parsed.champion.name, 100),)))
+    try:
+        router_for(parsed.traffic_routing, namespace, api, 1, port=builders.SERVICE_PORT).apply(split)
+    except RouterUnavailable as problem:
+        logger.info("no traffic to restore in %s: %s", namespace, problem.message)
+
+
+def export_metrics(namespace: str, name: str, status: exp.ExperimentStatus) -> None:
+    """The status' numbers as gauges (telemetry.experiment_*), for dashboards and alerts."""
+    for arm in status.arms:
+        telemetry.experiment_samples.labels(namespace, name, arm.name).set(arm.samples)
+        if arm.estimate is not None:
+            telemetry.experiment_estimate.labels(namespace, name, arm.name).set(arm.estimate)
+        if arm.p_value is not None:
+            telemetry.experiment_p_value.labels(namespace, name, arm.name).set(arm.p_value)
+    if status.srm_p_value is not None:
+        telemetry.experiment_srm_p_value.labels(namespace, name).set(status.srm_p_value)
+    if status.decision is not None:
+        for outcome in OUTCOMES:
+            telemetry.experiment_decision.labels(namespace, name, outcome).set(
+                1 if outcome == status.decision.outcome else 0
+            )
+
+
+def forget_metrics(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
+    """Drop a deleted experiment's series, so dashboards do not show it forever."""
+    arms = [spec.get("champion", {}).get("name")] + [c.get("name") for c in spec.get("challengers", [])]
+    gauges = (telemetry.experiment_samples, telemetry.experiment_estimate, telemetry.experiment_p_value)
+    for arm in filter(None, arms):
+        for gauge in gauges:
+            _remove(gauge, namespace, name, arm)
+    _remove(telemetry.experiment_srm_p_value, namespace, name)
+    for outcome in OUTCOMES:
+        _remove(telemetry.experiment_decision, namespace, name, outcome)
+
+
+def _remove(gauge: Any, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)
+
+
+def parse_status(raw: dict[str, Any]) -> exp.ExperimentStatus:
+    try:
+        return exp.ExperimentStatus.model_validate(raw or {})
+    except ValidationError:
+        logger.warning("unreadable status, starting from an empty one: %s", raw)
+        return exp.ExperimentStatus()
