@@ -31,6 +31,9 @@ reconcile_seconds = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+kube_requests_total = Counter(
+    "modelrollout_kube_requests_total", "Kubernetes API requests made by the controllers (watches excluded)", ["verb"]
+)
 drift_detected = Gauge("modelrollout_drift_detected", "1 while a DriftMonitor reports drift", ["namespace", "monitor"])
 drift_score = Gauge(
     "modelrollout_drift_score", "Last drift score per feature and method", ["namespace", "monitor", "feature", "method"]

@@ -142,6 +142,25 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     return last is None or (now - last).total_seconds() >= duration_seconds(spec.analysis.interval)
 
 
+def work_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Whether a tick can change anything without a new spec or action.
+
+    A step that merely holds its weight until its pause ends or its next
+    analysis is due needs no API calls; everything else (smoke tests,
+    unconfirmed weights, rest states under resync) does.
+    """
+    if not _in_traffic_steps(status) or status.step_started_at is None:
+        return True
+    if spec.paused:
+        return False
+    if analysis_due(spec, status, now):
+        return True
+    pause = _step(spec, status).pause.duration
+    if pause is None:
+        return False
+    return (now - status.step_started_at).total_seconds() >= duration_seconds(pause)
+
+
 def guardrails_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> bool:
     """Whether this step's guardrails are evaluated (circuit breakers always are)."""
     return bool(spec.analysis.metrics) and _step(spec, status).analysis
@@ -575,4 +594,5 @@ __all__ = [
     "SmokeObservation",
     "analysis_due",
     "decide",
+    "work_due",
 ]

@@ -91,17 +91,27 @@ class Reconciliation:
         deciding from a stale status would redo the last transition. So an
         active resource is read afresh (one GET) before anything is decided.
         """
-        cached = parse_status(raw_status)
-        idle = cached.phase in AT_REST and cached.observed_generation == self.generation
-        annotations = self.meta.get("annotations") or {}
-        due = self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds)
-        if idle and ACTION_ANNOTATION not in annotations and not due:
+        if self._quiet(spec, parse_status(raw_status)):
             return
         fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, md.PLURAL, self.name
         )
         self.body, self.meta = fresh, fresh["metadata"]
         self._run(fresh.get("spec") or {}, fresh.get("status") or {})
+
+    def _quiet(self, spec: dict[str, Any], cached: md.ModelDeploymentStatus) -> bool:
+        """Nothing to do this tick: no new spec, no action, no resync due, and nothing in the rollout due."""
+        if cached.observed_generation != self.generation or ACTION_ANNOTATION in (self.meta.get("annotations") or {}):
+            return False
+        if self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
+            return False
+        if cached.phase in AT_REST:
+            return True
+        try:
+            parsed = md.ModelDeploymentSpec.model_validate(spec)
+        except ValidationError:
+            return False
+        return not rollout.work_due(parsed, cached, self.now)
 
     def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()

@@ -82,9 +82,11 @@ class Converger:
                     builders.controller_revision(self._parent, ref, content),
                 )
             elif existing is not None and int(existing.get("revision", 0)) != ref.number:
-                self._apps.patch_namespaced_controller_revision(
-                    name, self._parent.namespace, {"revision": ref.number}, _content_type=MERGE
-                )
+                # Rolled out again: renumber it as Deployments do. A patch is refused (the API server
+                # re-serialises the immutable ``data`` and calls it a change); a full replace is not.
+                live = self._apps.read_namespaced_controller_revision(name, self._parent.namespace)
+                live.revision = ref.number
+                self._apps.replace_namespaced_controller_revision(name, self._parent.namespace, live)
 
     def prune_revisions(self, status: ModelDeploymentStatus, keep: int) -> None:
         """Drop the oldest ControllerRevisions beyond the history limit, never the live ones."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from modelrollout.core.actions import InvalidAction, UserAction, pending_action
-from modelrollout.core.rollout import SmokeObservation
+from modelrollout.core.rollout import SmokeObservation, work_due
 from tests.unit.core.sim import World, deployed, make_spec, outcome
 
 SMOKE = {"builtin": {"outputRange": {"min": -1, "max": 1}}, "timeout": "2m"}
@@ -287,3 +289,14 @@ def test_lost_status_writes_repeat_no_step_and_skip_none(lose_every: int) -> Non
         0,
     ]
     assert world.events().count("RolloutCompleted") >= 1
+
+
+def test_a_step_holding_its_weight_needs_no_work_until_its_analysis_or_pause_is_due() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.step_started_at is not None and s.analysis.last_run_at is not None)
+    status = world.status
+    assert not work_due(world.spec, status, status.analysis.last_run_at + timedelta(seconds=5))
+    assert work_due(world.spec, status, status.analysis.last_run_at + timedelta(seconds=10)), "analysis interval 10s"
+    assert work_due(world.spec, status, status.step_started_at + timedelta(seconds=31)), "pause 30s over"
+    assert work_due(world.spec, world.status.model_copy(update={"step_started_at": None}), world.now)
