@@ -101,16 +101,40 @@ class Reconciliation:
         return int(self.meta.get("generation") or 1)
 
     def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
+        """Reconcile once; the cached body only decides whether to act at all.
+
+        kopf's cached body lags our own status writes by a watch event, and deciding
+        from a stale status would take the last look again. So an experiment that is
+        not at rest is read afresh (one GET) before anything is decided.
+        """
+        if self._at_rest(spec, parse_status(raw_status)) and not self.context.due(
+            KIND, self.namespace, self.name, self.context.settings.resync_seconds
+        ):
+            return
+        fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, exp.PLURAL, self.name
+        )
+        self.body, self.meta = fresh, fresh["metadata"]
+        self._run(fresh.get("spec") or {}, fresh.get("status") or {})
+
+    def _at_rest(self, spec: dict[str, Any], status: exp.ExperimentStatus) -> bool:
+        """Concluded, spec unchanged, and no promotion left to start: only a periodic re-check of the route."""
+        decision = status.decision
+        promoting = (
+            decision is not None
+            and decision.outcome == "Promote"
+            and not decision.promoted
+            and bool((spec.get("decision") or {}).get("autoPromote"))
+        )
+        return status.phase in core.TERMINAL and status.observed_generation == self.generation and not promoting
+
+    def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()
         status = parse_status(raw_status)
         try:
             parsed = exp.ExperimentSpec.model_validate(spec)
         except ValidationError as error:
             self._invalid_spec(status, error)
-            return
-        at_rest = status.phase in core.TERMINAL and status.observed_generation == self.generation
-        at_rest = at_rest and not self._promotion_pending(parsed, status)
-        if at_rest and not self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
             return
 
         revisions = self._revisions(parsed)
@@ -204,15 +228,6 @@ class Reconciliation:
 
     def _router(self, spec: exp.ExperimentSpec) -> TrafficRouter:
         return router_for(spec.traffic_routing, self.namespace, self.api, 1, port=builders.SERVICE_PORT)
-
-    def _promotion_pending(self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus) -> bool:
-        decision = status.decision
-        return (
-            decision is not None
-            and decision.outcome == "Promote"
-            and spec.decision.auto_promote
-            and not decision.promoted
-        )
 
     def _promote(self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus, winner: str) -> exp.ExperimentStatus:
         """Copy the winner's model, template and port onto the champion's ModelDeployment (autoPromote).
