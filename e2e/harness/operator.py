@@ -18,12 +18,21 @@ class OperatorProcess:
     """``modelrollout run`` against a cluster and a Prometheus, with its log kept for failures."""
 
     def __init__(
-        self, kubeconfig: Path, prometheus_url: str, *, tick: float = 0.5, extra_env: dict[str, str] | None = None
-    ):
+        self,
+        kubeconfig: Path,
+        prometheus_url: str,
+        *,
+        tick: float = 0.5,
+        extra_env: dict[str, str] | None = None,
+        namespaces: str = "mr-*",
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.tick = tick
         self.extra_env = extra_env or {}
+        self.namespaces = namespaces
+        """A kopf namespace pattern: only the scenarios' own namespaces, so tests that drive a controller
+        directly in other namespaces are not reconciled twice."""
         self.process: subprocess.Popen[bytes] | None = None
         handle, path = tempfile.mkstemp(prefix="modelrollout-operator-", suffix=".log")
         os.close(handle)
@@ -45,7 +54,7 @@ class OperatorProcess:
         }
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelrollout", "run", "--standalone"],
+            [sys.executable, "-m", "modelrollout", "run", "--standalone", "--namespace", self.namespaces],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,6 +142,15 @@ class Namespace:
 
     def event_reasons(self, name: str) -> list[str]:
         return [e.reason for e in self.events(name)]
+
+    def has_event(self, name: str, reason: str, timeout: float = 15.0) -> bool:
+        """Events are posted asynchronously by the operator: wait for one rather than read once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if reason in self.event_reasons(name):
+                return True
+            time.sleep(0.2)
+        return False
 
     def condition(self, name: str, type_: str) -> dict[str, Any] | None:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), None)
