@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from e2e import demo_chapters
 from e2e.dataplane import GOLDEN_INPUTS, REPO_ROOT
 from e2e.harness.kubelet import LocalKubelet, wait_for
 from e2e.harness.operator import OperatorProcess
@@ -77,11 +78,12 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", str(REPO_ROOT / "crds"))
     api = cluster.api_client()
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)  # for the user CLI the report chapter calls
     with (
         OperatorProcess(cluster.kubeconfig, prometheus.url) as operator,
         namespace(api, golden=golden_without_expectations(report)) as ns,
         LocalKubelet(api, prometheus, ns.name) as kubelet,
-        Traffic(lambda: _weights(kubelet), rate=40.0),
+        Traffic(lambda: _weights(kubelet), rate=40.0) as traffic,
         Timeline(lambda: ns.status(NAME), NAME) as timeline,
     ):
         print(f"operator pid {operator.process.pid if operator.process else '?'}, namespace {ns.name}")
@@ -122,6 +124,13 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         status = ns.status(NAME)
         print(f"   {status['message'][:300]}")
         print(f"   spec still says {ns.get(NAME)['spec']['model']['version']}: Git stays the source of truth")
+
+        chapter(5, "a DriftMonitor flags a shifted feature and fires a webhook")
+        demo_chapters.drift(ns, traffic, NAME)
+
+        chapter(6, "an Experiment of v2 against a better challenger ends in Promote")
+        traffic.__exit__()  # the experiment's own traffic follows its route; other traffic would skew the arms
+        demo_chapters.experiment(ns, kubelet, NAME, report)
 
     print(f"\nreport written to {report}/")
 

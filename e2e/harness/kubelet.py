@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -111,12 +112,13 @@ class LocalKubelet:
         )["spec"]
         routing = spec.get("trafficRouting") or {}
         if routing.get("router") == "gatewayAPI":
-            return self._route_weights(
+            return self.route_weights(
                 routing["gatewayAPI"]["httpRoute"], int(routing["gatewayAPI"].get("ruleIndex", 0))
             )
         return self._replica_weights(model_deployment)
 
-    def _route_weights(self, route: str, rule_index: int) -> dict[str, float]:
+    def route_weights(self, route: str, rule_index: int = 0) -> dict[str, float]:
+        """URL -> weight of an HTTPRoute's weighted rule, as a gateway would split (header rules aside)."""
         found = self._objects.get_namespaced_custom_object(
             "gateway.networking.k8s.io", "v1", self.namespace, "httproutes", route
         )
@@ -304,3 +306,167 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.2, message: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}; last value: {last!r}")
+
+
+# --- on a real cluster ------------------------------------------------------------------------------------
+
+KUBELET_MODE = "MODELROLLOUT_TEST_KUBELET"
+NODEPORTS = "MODELROLLOUT_TEST_NODEPORTS"
+NODEPORT_LABEL = "e2e.modelrollout.dev/nodeport-for"
+
+
+@dataclass
+class ClusterServer:
+    """A revision's pods on a real cluster, as the tests see a local server: a loopback URL and faults."""
+
+    api: client.ApiClient
+    namespace: str
+    selector: str
+    revision: str
+    role: str
+    port: int
+    """The NodePort (mapped to 127.0.0.1 by kind's extraPortMappings)."""
+    target_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _pods(self) -> list[str]:
+        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=self.selector).items
+        return [p.metadata.name for p in pods if p.status.phase == "Running"]
+
+    def _each_pod(self, method: str, path: str, body: Any = None) -> list[Any]:
+        answers = []
+        for pod in self._pods():
+            answer, _, _ = self.api.call_api(
+                f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{self.target_port}/proxy/{path}",
+                method,
+                body=body,
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=False,
+            )
+            answers.append(answer)
+        return answers
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """Every running pod of the revision gets the faults (the Service spreads traffic over all of them)."""
+        answers = self._each_pod("POST", "admin/fault", changes)
+        if not answers:
+            raise ValueError(f"no running pod for revision {self.revision}")
+        return dict(answers[-1])
+
+    def clear_faults(self) -> None:
+        self._each_pod("DELETE", "admin/fault")
+
+
+class ClusterKubelet(LocalKubelet):
+    """LocalKubelet's interface on a real cluster: real kubelets run the pods, this only watches.
+
+    Each revision with replicas gets a NodePort Service from the pool in MODELROLLOUT_TEST_NODEPORTS
+    (kind maps those ports to 127.0.0.1) so the load generator reaches it; Prometheus discovers the
+    pods itself; ``smoke_runs`` is read from the real smoke pods' termination states.
+    """
+
+    def __init__(self, api: client.ApiClient, namespace: str, ports: range, *, poll: float = 0.5) -> None:
+        super().__init__(api, None, namespace, poll=poll)
+        self._api = api
+        self._pool = ports
+        self._cluster: dict[str, ClusterServer] = {}
+
+    def server(self, revision: str) -> Any:
+        with self._lock:
+            return next((s for s in self._cluster.values() if s.revision == revision), None)
+
+    def servers(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._cluster)
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        with self._lock:
+            for name in list(self._cluster):
+                self._unexpose(name)
+
+    def _sync_servers(self) -> None:
+        deployments = self._apps.list_namespaced_deployment(self.namespace, label_selector=MODEL_DEPLOYMENT_LABEL).items
+        wanted = {d.metadata.name: d for d in deployments if (d.spec.replicas or 0) > 0}
+        with self._lock:
+            for name in set(self._cluster) - set(wanted):
+                self._unexpose(name)
+            for name, deployment in wanted.items():
+                role = "canary" if (deployment.metadata.labels or {}).get(ROLE_LABEL) == "canary" else "stable"
+                if name in self._cluster:
+                    self._cluster[name].role = role
+                else:
+                    self._expose(name, deployment, role)
+
+    def _expose(self, name: str, deployment: Any, role: str) -> None:
+        labels = deployment.spec.template.metadata.labels or {}
+        selector = {MODEL_DEPLOYMENT_LABEL: labels[MODEL_DEPLOYMENT_LABEL], REVISION_LABEL: labels[REVISION_LABEL]}
+        container = deployment.spec.template.spec.containers[0]
+        target = next((p.container_port for p in container.ports or []), 8080)
+        service_name = f"e2e-np-{labels[REVISION_LABEL]}"[:63]
+        for candidate in self._pool:
+            port = candidate
+            body = {
+                "metadata": {"name": service_name, "labels": {NODEPORT_LABEL: name}},
+                "spec": {
+                    "type": "NodePort",
+                    "selector": selector,
+                    "ports": [{"name": "http", "port": 80, "targetPort": target, "nodePort": candidate}],
+                },
+            }
+            try:
+                self._core.create_namespaced_service(self.namespace, body)
+            except client.ApiException as error:
+                if error.status == 422:  # port taken (another namespace, or a leftover): try the next one
+                    continue
+                if error.status != 409:
+                    raise
+                existing = self._core.read_namespaced_service(service_name, self.namespace)
+                port = existing.spec.ports[0].node_port
+            self._cluster[name] = ClusterServer(
+                self._api,
+                self.namespace,
+                ",".join(f"{k}={v}" for k, v in selector.items()),
+                labels[REVISION_LABEL],
+                role,
+                port,
+                target,
+            )
+            log.info("revision %s of %s reachable on 127.0.0.1:%d", labels[REVISION_LABEL], name, port)
+            return
+        raise RuntimeError(f"no free NodePort in {self._pool.start}-{self._pool.stop - 1} for {name}")
+
+    def _unexpose(self, name: str) -> None:
+        self._cluster.pop(name, None)
+        services = self._core.list_namespaced_service(self.namespace, label_selector=f"{NODEPORT_LABEL}={name}")
+        for service in services.items:
+            with contextlib.suppress(client.ApiException):
+                self._core.delete_namespaced_service(service.metadata.name, self.namespace)
+
+    def _sync_smoke_pods(self) -> None:
+        pods = self._core.list_namespaced_pod(self.namespace, label_selector=f"{SMOKE_KIND_LABEL}=builtin").items
+        for pod in pods:
+            name = pod.metadata.name
+            if name in self._smoke_done:
+                continue
+            for status in (pod.status.container_statuses or []) if pod.status else []:
+                terminated = status.state.terminated if status.state else None
+                if terminated is not None:
+                    message = terminated.message or ""
+                    self.smoke_runs.append({"pod": name, "exitCode": terminated.exit_code, "message": message})
+                    self._smoke_done.add(name)
+
+
+def kubelet_for(api: client.ApiClient, prometheus: Any, namespace: str) -> LocalKubelet:
+    """The local kubelet harness, or with MODELROLLOUT_TEST_KUBELET=cluster a watcher of the real kubelets."""
+    if os.environ.get(KUBELET_MODE) == "cluster":
+        first, _, last = os.environ.get(NODEPORTS, "30080-30089").partition("-")
+        return ClusterKubelet(api, namespace, range(int(first), int(last or first) + 1))
+    return LocalKubelet(api, prometheus, namespace)

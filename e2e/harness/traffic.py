@@ -51,5 +51,7 @@ class Traffic:
         return self
 
     def __exit__(self, *_: object) -> None:
+        """Stop (idempotent, so a caller may stop traffic early inside its ``with`` block)."""
         self._stop.set()
-        self._thread.join(timeout=BURST_SECONDS * 3)
+        if self._thread.is_alive():
+            self._thread.join(timeout=BURST_SECONDS * 3)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from hack.localcluster import procs
@@ -122,13 +122,77 @@ class LocalPrometheus:
                 prom.reload(self.settings)
 
 
+EXTERNAL_URL = "MODELROLLOUT_TEST_PROMETHEUS_URL"
+
+
+@dataclass
+class ExternalPrometheus:
+    """A Prometheus this session neither starts nor configures (kind: the in-cluster one, port-forwarded).
+
+    It discovers its own targets. File-SD targets on loopback, rule files and the alert webhook are
+    the local Prometheus's: a test that needs them is skipped here, saying so.
+    """
+
+    url: str
+    started_here: bool = False
+
+    def _unavailable(self, what: str) -> NoReturn:
+        import pytest  # noqa: PLC0415 - only tests reach this
+
+        pytest.skip(f"{what} needs the local Prometheus; {EXTERNAL_URL} points at one this session does not own")
+
+    def add_target(self, job: str, host_port: str, labels: Mapping[str, str] | None = None) -> Path:
+        self._unavailable("a loopback scrape target")
+
+    def remove_target(self, job: str, host_port: str) -> None:
+        """Nothing to remove: add_target never added anything (kept for teardown paths)."""
+
+    def add_rules(self, name: str, rules_yaml: str) -> Path:
+        self._unavailable("a rule file")
+
+    def remove_rules(self, name: str) -> None:
+        """Nothing to remove (see add_rules)."""
+
+    def alerts_received(self) -> list[dict[str, Any]]:
+        self._unavailable("the alert webhook")
+
+    def client(self) -> Any:
+        from prometheus_api_client import PrometheusConnect  # noqa: PLC0415 - optional for the launcher
+
+        return PrometheusConnect(url=self.url, disable_ssl=True)
+
+    def wait_for_target(self, job: str, host_port: str, timeout: float = 20.0) -> None:
+        """Block until Prometheus scrapes ``host_port`` (its instance label) for ``job`` successfully."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code, body = procs.http_get(f"{self.url}/api/v1/targets?state=active")
+            if code == 200:
+                for target in json.loads(body)["data"]["activeTargets"]:
+                    labels = target.get("labels", {})
+                    if labels.get("job") == job and labels.get("instance") == host_port and target["health"] == "up":
+                        return
+            time.sleep(0.2)
+        raise HarnessError(f"target {host_port} (job {job}) not up after {timeout:.0f}s")
+
+
 def _run_launcher(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(PROM_PY), *args], capture_output=True, text=True, check=False, env=env)
 
 
 @contextlib.contextmanager
-def prometheus_session() -> Iterator[LocalPrometheus]:
-    """Yield a ready Prometheus + Alertmanager + webhook receiver for a test session."""
+def prometheus_session() -> Iterator[LocalPrometheus | ExternalPrometheus]:
+    """Yield a ready Prometheus + Alertmanager + webhook receiver for a test session.
+
+    With ``MODELROLLOUT_TEST_PROMETHEUS_URL`` set, yield an :class:`ExternalPrometheus` on that URL
+    instead (checked to answer ``/-/ready``), and start nothing.
+    """
+    external = os.environ.get(EXTERNAL_URL, "").rstrip("/")
+    if external:
+        code, _ = procs.http_get(f"{external}/-/ready")
+        if code != 200:
+            raise HarnessError(f"{EXTERNAL_URL}={external} is not a ready Prometheus (GET /-/ready: {code})")
+        yield ExternalPrometheus(url=external)
+        return
     settings = prom.Settings.from_env()
     missing = prom.missing_binaries(settings)
     if missing:

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.promproxy import CuttableProxy
 from e2e.harness.scenario import ERROR_RATIO_QUERY, Namespace, model_deployment, namespace
@@ -52,7 +52,7 @@ def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
 
 @pytest.fixture
 def kubelet(cluster: Any, prometheus: Any, ns: Namespace) -> Iterator[LocalKubelet]:
-    with LocalKubelet(cluster.api_client(), prometheus, ns.name) as running:
+    with kubelet_for(cluster.api_client(), prometheus, ns.name) as running:
         yield running
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import Namespace, model_deployment, namespace
 from modelrollout.__main__ import main
@@ -56,7 +56,7 @@ def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
 
 @pytest.fixture
 def kubelet(cluster: Any, prometheus: Any, ns: Namespace) -> Iterator[LocalKubelet]:
-    with LocalKubelet(cluster.api_client(), prometheus, ns.name) as running:
+    with kubelet_for(cluster.api_client(), prometheus, ns.name) as running:
         yield running
 
 

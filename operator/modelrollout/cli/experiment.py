@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from modelrollout import GROUP, VERSION
 from modelrollout.api import experiment as exp
+from modelrollout.cli._kube import Cluster, CommandError, add_connection_arguments
 from modelrollout.report import html_report, text_report
 
 
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="The design, per-arm numbers, intervals, p-values, SRM check and decision of an Experiment.",
     )
     report.add_argument("name", metavar="NAME", help="the Experiment")
-    report.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
+    add_connection_arguments(report)
     report.add_argument("--file", metavar="FILE", help="read the Experiment from a YAML or JSON file instead")
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
     report.set_defaults(handler=run_report)
@@ -44,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     try:
-        body = read_file(args.file) if args.file else read_cluster(args.name, args.namespace)
-    except ReadError as error:
+        body = read_file(args.file) if args.file else read_cluster(args.name, args)
+    except (ReadError, CommandError) as error:
         sys.stderr.write(f"error: {error}\n")
         return 1
     try:
@@ -56,7 +57,7 @@ def run_report(args: argparse.Namespace) -> int:
         return 2
     metadata = body.get("metadata") or {}
     name = str(metadata.get("name") or args.name)
-    namespace = str(metadata.get("namespace") or args.namespace)
+    namespace = str(metadata.get("namespace") or args.namespace or "default")
     sys.stdout.write(text_report(name, namespace, spec, status))
     if args.html:
         Path(args.html).write_text(html_report(name, namespace, spec, status), encoding="utf-8")
@@ -74,21 +75,21 @@ def read_file(path: str) -> dict[str, Any]:
     return loaded
 
 
-def read_cluster(name: str, namespace: str) -> dict[str, Any]:
+def read_cluster(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The Experiment from the cluster, connecting as every other command does (kubeconfig, context namespace)."""
     from kubernetes import client  # noqa: PLC0415 - only the cluster path needs the client
-    from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
 
-    from modelrollout.kube.client import api_client  # noqa: PLC0415
-
+    cluster = Cluster.from_args(args)
+    args.namespace = cluster.namespace
     try:
-        objects = client.CustomObjectsApi(api_client())
-        found: dict[str, Any] = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, exp.PLURAL, name)
-    except ConfigException as error:
-        raise ReadError(f"no cluster configuration: {error}") from error
+        found: dict[str, Any] = client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
+            GROUP, VERSION, cluster.namespace, exp.PLURAL, name
+        )
     except client.ApiException as error:
+        where = f"{cluster.namespace}/{name}"
         if error.status == 404:
-            raise ReadError(f"experiment {namespace}/{name} not found") from error
-        raise ReadError(f"cannot read experiment {namespace}/{name}: {error.status} {error.reason}") from error
+            raise ReadError(f"experiment {where} not found") from error
+        raise ReadError(f"cannot read experiment {where}: {error.status} {error.reason}") from error
     return found
 
 
