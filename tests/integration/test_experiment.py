@@ -113,7 +113,7 @@ class Arena:
         self.clock += timedelta(minutes=1)
         body = self.get(name)
         experiments.Reconciliation(
-            context=self.context, api=self.api, body=body, meta=body["metadata"], now=self.clock
+            context=self.context, api=self.api, body=body, now=self.clock
         ).run(body["spec"], body.get("status") or {})
         return ExperimentStatus.model_validate(self.get(name).get("status") or {})
 

@@ -31,6 +31,7 @@ from modelrollout.api.conditions import find_condition
 from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.engine.context import Context
+from modelrollout.engine.ticking import Tick
 from modelrollout.engine.webhooks import DeliveryError, post_json
 from modelrollout.engine.writing import MERGE, post_event
 from modelrollout.kube.client import api_client, is_status
@@ -116,27 +117,11 @@ class Gauges:
 
 
 @dataclass
-class Reconciliation:
+class Reconciliation(Tick):
     """One tick of one DriftMonitor."""
 
-    context: Context
-    api: client.ApiClient
-    body: dict[str, Any]
-    now: datetime
     gauges: Gauges
     post: EventSink = post_event
-
-    @property
-    def namespace(self) -> str:
-        return str(self.body["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.body["metadata"]["name"])
-
-    @property
-    def generation(self) -> int:
-        return int(self.body["metadata"].get("generation") or 1)
 
     def run(self, raw_spec: dict[str, Any], raw_status: dict[str, Any]) -> dm.DriftMonitorStatus:
         status = parse_status(raw_status)

@@ -21,7 +21,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -37,6 +36,7 @@ from modelrollout.core import experiment as core
 from modelrollout.core.analysis import Answer, QueryKey
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
+from modelrollout.engine.ticking import Tick
 from modelrollout.engine.writing import post_event, write_status
 from modelrollout.kube import builders, naming
 from modelrollout.kube.client import api_client, is_status
@@ -66,7 +66,6 @@ def register(context: Context) -> None:
             context=context,
             api=api_client(),
             body=dict(body),
-            meta=dict(meta),
             now=datetime.now(UTC),
         ).run(dict(spec), dict(status))
 
@@ -78,27 +77,8 @@ def register(context: Context) -> None:
         context.forget(KIND, namespace or "", name)
 
 
-@dataclass
-class Reconciliation:
+class Reconciliation(Tick):
     """One tick of one Experiment."""
-
-    context: Context
-    api: client.ApiClient
-    body: dict[str, Any]
-    meta: dict[str, Any]
-    now: datetime
-
-    @property
-    def namespace(self) -> str:
-        return str(self.meta["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.meta["name"])
-
-    @property
-    def generation(self) -> int:
-        return int(self.meta.get("generation") or 1)
 
     def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         """Reconcile once; the cached body only decides whether to act at all.
@@ -111,10 +91,7 @@ class Reconciliation:
             KIND, self.namespace, self.name, self.context.settings.resync_seconds
         ):
             return
-        fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, exp.PLURAL, self.name
-        )
-        self.body, self.meta = fresh, fresh["metadata"]
+        fresh = self.read_fresh(exp.PLURAL)
         self._run(fresh.get("spec") or {}, fresh.get("status") or {})
 
     def _at_rest(self, spec: dict[str, Any], status: exp.ExperimentStatus) -> bool:

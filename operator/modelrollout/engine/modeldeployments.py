@@ -11,12 +11,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes import client
 from pydantic import ValidationError
 
 from modelrollout import GROUP, VERSION, telemetry
@@ -29,6 +27,7 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
+from modelrollout.engine.ticking import Tick
 from modelrollout.engine.writing import clear_action, post_event, write_status
 from modelrollout.kube import builders
 from modelrollout.kube.client import api_client
@@ -51,7 +50,6 @@ def register(context: Context) -> None:
             context=context,
             api=api_client(),
             body=dict(body),
-            meta=dict(meta),
             now=datetime.now(UTC),
         ).run(dict(spec), dict(status))
 
@@ -62,27 +60,8 @@ def register(context: Context) -> None:
         context.forget(KIND, namespace or "", name)
 
 
-@dataclass
-class Reconciliation:
+class Reconciliation(Tick):
     """One tick of one ModelDeployment."""
-
-    context: Context
-    api: client.ApiClient
-    body: dict[str, Any]
-    meta: dict[str, Any]
-    now: datetime
-
-    @property
-    def namespace(self) -> str:
-        return str(self.meta["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.meta["name"])
-
-    @property
-    def generation(self) -> int:
-        return int(self.meta.get("generation") or 1)
 
     def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         """Reconcile once; the cached body only decides whether to act at all.
@@ -93,10 +72,7 @@ class Reconciliation:
         """
         if self._quiet(spec, parse_status(raw_status)):
             return
-        fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, md.PLURAL, self.name
-        )
-        self.body, self.meta = fresh, fresh["metadata"]
+        fresh = self.read_fresh(md.PLURAL)
         self._run(fresh.get("spec") or {}, fresh.get("status") or {})
 
     def _quiet(self, spec: dict[str, Any], cached: md.ModelDeploymentStatus) -> bool:
