@@ -25,12 +25,14 @@ class OperatorProcess:
         tick: float = 0.5,
         extra_env: dict[str, str] | None = None,
         namespaces: str = "mr-*",
+        peering: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.tick = tick
         self.extra_env = extra_env or {}
         self.namespaces = namespaces
+        self.peering = peering
         """A kopf namespace pattern: only the scenarios' own namespaces, so tests that drive a controller
         directly in other namespaces are not reconciled twice."""
         self.process: subprocess.Popen[bytes] | None = None
@@ -50,11 +52,13 @@ class OperatorProcess:
             "MODELROLLOUT_LIVENESS": "",
             "MODELROLLOUT_PROMETHEUS_TIMEOUT": "2",
             "PYTHONUNBUFFERED": "1",
+            **({"MODELROLLOUT_PEERING_NAME": self.peering} if self.peering else {}),
             **self.extra_env,
         }
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelrollout", "run", "--standalone", "--namespace", self.namespaces],
+            [sys.executable, "-m", "modelrollout", "run", "--namespace", self.namespaces]
+            + ([] if self.peering else ["--standalone"]),
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

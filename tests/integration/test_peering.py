@@ -1,0 +1,89 @@
+"""Two operator replicas with kopf peering: only one acts, and the other takes over when it dies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.operator import OperatorProcess
+from e2e.harness.scenario import Namespace, model_deployment, namespace
+from e2e.harness.traffic import Traffic
+
+pytestmark = pytest.mark.integration
+NAME = "returns"
+PEERING = "modelrollout"
+
+
+@pytest.fixture
+def ns(cluster: Any) -> Iterator[Namespace]:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
+    # The file holds the peering CRDs and the cluster-wide peering object: the object needs a second apply
+    # once its CRD is established (docs/install.md says the same for kubectl apply -k).
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "manifests/base/kopf-peering.yaml", check=False
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/kopfpeerings.kopf.dev")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "manifests/base/kopf-peering.yaml")
+    with namespace(cluster.api_client()) as created:
+        created.objects.create_namespaced_custom_object(
+            "kopf.dev",
+            "v1",
+            created.name,
+            "kopfpeerings",
+            {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": PEERING}},
+        )
+        yield created
+
+
+def peers(ns: Namespace) -> dict[str, Any]:
+    found = ns.objects.get_namespaced_custom_object("kopf.dev", "v1", ns.name, "kopfpeerings", PEERING)
+    return dict(found.get("status") or {})
+
+
+def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
+    cluster: Any, prometheus: Any, ns: Namespace
+) -> None:
+    replicas = {
+        peer: OperatorProcess(cluster.kubeconfig, prometheus.url, peering=PEERING, extra_env={"POD_ID": peer}).start()
+        for peer in ("replica-a", "replica-b")
+    }
+    try:
+        with (
+            LocalKubelet(cluster.api_client(), prometheus, ns.name) as kubelet,
+            Traffic(lambda: _weights(kubelet), rate=40.0),
+        ):
+            registered = wait_for(lambda: len(p := peers(ns)) >= 2 and p, 60, message="both replicas as peers")
+            # kopf lets the peer of the highest priority act and pauses the others.
+            active = max(registered, key=lambda peer: int(registered[peer].get("priority", 0)))
+            standby = next(peer for peer in replicas if peer != active)
+            ns.create(model_deployment(NAME, "1.0.0"))
+            wait_for(lambda: ns.status(NAME).get("phase") == "Healthy", 90, message="v1 healthy")
+            ns.update_spec(NAME, model_deployment(NAME, "2.0.0")["spec"])
+            wait_for(lambda: ns.status(NAME).get("canaryWeight") == 25, 90, message="25%")
+            replicas[active].kill()
+            survivor = replicas[standby].process
+            assert survivor is not None
+            assert survivor.poll() is None
+            wait_for(lambda: _stable(ns) == "2.0.0", 150, message="the surviving replica finishes the rollout")
+            wait_for(lambda: ns.event_reasons(NAME).count("RolloutCompleted") == 2, 15, message="events")
+            reasons = ns.event_reasons(NAME)
+            assert reasons.count("StepStarted") == 4, "one replica acted at a time: no step twice"
+            assert reasons.count("RevisionCreated") == 2
+    finally:
+        for replica in replicas.values():
+            replica.stop()
+
+
+def _stable(ns: Namespace) -> str | None:
+    status = ns.status(NAME)
+    return status["stableRevision"]["modelVersion"] if status.get("phase") == "Healthy" else None
+
+
+def _weights(kubelet: LocalKubelet) -> dict[str, float]:
+    try:
+        return kubelet.weights(NAME)
+    except Exception:
+        return {}
