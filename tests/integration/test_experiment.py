@@ -112,9 +112,9 @@ class Arena:
         """
         self.clock += timedelta(minutes=1)
         body = self.get(name)
-        experiments.Reconciliation(
-            context=self.context, api=self.api, body=body, now=self.clock
-        ).run(body["spec"], body.get("status") or {})
+        experiments.Reconciliation(context=self.context, api=self.api, body=body, now=self.clock).run(
+            body["spec"], body.get("status") or {}
+        )
         return ExperimentStatus.model_validate(self.get(name).get("status") or {})
 
     def router(self) -> TrafficRouter:
