@@ -216,6 +216,8 @@ def recorded_yaml(obj: dict[str, Any], namespace: str) -> str:
     metadata = obj["metadata"]
     for key in ("managedFields", "uid", "resourceVersion"):
         metadata.pop(key, None)
+    # kopf's copy of the last spec it handled: a second copy of spec, noise in a diff.
+    metadata.get("annotations", {}).pop(f"{GROUP}/last-handled-configuration", None)
     metadata["namespace"] = "e2e"
     text = yaml.safe_dump(obj, sort_keys=False).replace(namespace, "e2e")
     header = f"# Recorded by the e2e suite ({RECORD_ENV}=1): {obj['kind']} {obj.get('status', {}).get('phase') or ''}"

@@ -1,12 +1,14 @@
-"""Scenario 2: feature drift on a model in production is detected by PSI and KS, and alerts once.
+"""Scenario 2: feature drift on a model in production is detected by PSI and KS, and alerts without repeating.
 
 "The model took weeks to train, it's fine" meets a market that moved: clients start sending a
 shifted ``return_1d``. A DriftMonitor run by the operator process compares the live feature
 histograms of the ModelDeployment's stable revision (scraped by Prometheus from the real model
 server) with the training reference from ``examples/model-server``. While traffic looks like
 training data it stays quiet; once one feature shifts, both PSI and the KS test flag that feature
-and only that one, the monitor's state turns Drift with an Event, and one alert reaches a
-webhook receiver on loopback whose URL is kept in a Secret.
+and no other input, the monitor's state turns Drift with an Event, and an alert reaches a webhook
+receiver on loopback whose URL is kept in a Secret. The model's predictions may drift in turn
+(they depend on that feature): that changes the drifted set, which is worth one more alert
+(docs/drift.md), but the same drift is never alerted twice.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def monitor_settles(stage: Stage, predicate: Callable[[dict[str, Any]], bool], t
         raise AssertionError(f"{error}\nDriftMonitor status: {monitor_status(stage)}") from None
 
 
-def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerts_once(stage: Stage, sink: Sink) -> None:
-    story = Scenario("a shifted feature is detected by PSI and KS and alerts once; no drift stays quiet")
+def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerted(stage: Stage, sink: Sink) -> None:
+    story = Scenario("a shifted feature is detected by PSI and KS and alerted; no drift stays quiet")
     with following_traffic(stage) as traffic:
         with story.given("v1 in production, watched by a DriftMonitor against its training reference"):
             stage.create(model_deployment(NAME, "1.0.0", smoke=False))
@@ -124,7 +126,7 @@ def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerts_once(stage: St
             assert detected
             assert SHIFTED in detected[-1].message
             alerts = sink.received()
-            assert [a["modelrollout"]["kind"] for a in alerts] == ["Firing"], alerts
+            assert {a["modelrollout"]["kind"] for a in alerts} == {"Firing"}, alerts
             assert SHIFTED in alerts[0]["modelrollout"]["driftedFeatures"]
             assert set(alerts[0]["modelrollout"]["driftedFeatures"]) <= {SHIFTED, "prediction"}
             assert set(alerts[0]["modelrollout"]["scores"][SHIFTED]) == {"psi", "ks"}
@@ -147,9 +149,14 @@ def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerts_once(stage: St
                     assert result["scores"]["psi"] < PSI_THRESHOLD, (name, result["scores"])
             stage.record("DriftMonitor", MONITOR, "driftmonitor-drift.yaml")
 
-        with story.and_("while the drift persists no second alert is sent"):
+        with story.and_("while the drift persists no alert is repeated (a new one only when the drifted set changes)"):
             evaluated = monitor_status(stage)["lastEvaluationTime"]
             monitor_settles(stage, lambda s: s["lastEvaluationTime"] != evaluated, 20, "another evaluation")
             pause(2)
-            assert monitor_status(stage)["state"] == "Drift"
-            assert len(sink.received()) == 1
+            status = monitor_status(stage)
+            assert status["state"] == "Drift"
+            sent = [(a["modelrollout"]["kind"], a["modelrollout"].get("driftedFeatures")) for a in sink.received()]
+            fingerprints = [tuple(features or ()) for _, features in sent]
+            assert {kind for kind, _ in sent} == {"Firing"}, sent
+            assert len(fingerprints) == len(set(fingerprints)), (sent, status["alert"])
+            assert len(sent) <= 2, "return_1d, then at most once more when predictions follow it"

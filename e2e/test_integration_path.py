@@ -130,7 +130,7 @@ def test_feed_to_prediction_to_consumer_and_missing_data_is_handled(stage: Stage
                     "window": "1m",
                     "minSamples": 50,
                     "reference": {"inline": json.loads(DEFAULT_REFERENCE.read_text())},
-                    "dataQuality": {"maxMissingRate": 0.05},
+                    "dataQuality": {"maxMissingRate": 0.05, "maxOutOfRangeRate": 1.0, "maxOutlierRate": 1.0},
                 },
             }
         )
@@ -180,13 +180,13 @@ def test_feed_to_prediction_to_consumer_and_missing_data_is_handled(stage: Stage
         by_feature = {q["name"]: q for q in status["dataQuality"]}
         # increase() extrapolates to the window's edges, so the 30 of 120 values (25%) read approximately.
         assert 0.15 < by_feature["volatility_20d"]["missingRate"] < 0.35, by_feature
-        assert set(by_feature) <= set(gaps), "only the features with gaps are reported degraded"
+        assert set(by_feature) <= set(gaps), ("only the features with gaps are reported degraded", by_feature)
         conditions = {c["type"]: c for c in status["conditions"]}
-        assert conditions["DataQualityDegraded"]["status"] == "True"
-        assert stage.events(MONITOR, reason="DataQualityDegraded")
+        assert conditions["DataQualityDegraded"]["status"] == "True", conditions
+        assert stage.events(MONITOR, reason="DataQualityDegraded"), [e.reason for e in stage.events(MONITOR)]
         assert stage.operator.alive()
         md = stage.ns.get(NAME)
-        assert md["status"]["phase"] == "Healthy"
+        assert md["status"]["phase"] == "Healthy", md["status"]
         assert md["status"]["observedGeneration"] == md["metadata"]["generation"]
         with urllib.request.urlopen(f"http://{stage.operator.metrics_target}/metrics", timeout=5) as response:
             assert response.status == 200

@@ -11,6 +11,7 @@ instead of after the failure limit.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from kubernetes import client
 
 from e2e.conftest import NAME, Stage, following_traffic
 from e2e.gwt import Scenario
+from e2e.harness.kubelet import wait_for
 from e2e.harness.scenario import ERROR_RATIO_QUERY, model_deployment
+from e2e.harness.traffic import Traffic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -110,7 +113,10 @@ def test_gateway_api_rollout_goes_5_25_50_100_in_status_and_on_the_http_route(st
             status = stage.settle(look, 150, "v2 to become stable")
             assert in_status == STEPS
             assert on_route == STEPS
-            assert route_canary_weight(stage) == 0, "after promotion the stable Service carries everything"
+            v2 = stage.kubelet.server(status["stableRevision"]["hash"])
+            assert v2 is not None
+            assert list(stage.weights()) == [v2.url], "once Healthy, whatever the route says reaches v2 only"
+            stage.settle(lambda _: route_canary_weight(stage) == 0, 10, "the route to name only the stable Service")
             assert min(to_canary) == pytest.approx(0.05)
             assert max(to_canary) == pytest.approx(1.0)
 
@@ -204,3 +210,121 @@ def test_circuit_breaker_aborts_at_once(stage: Stage) -> None:
             assert "error-storm" in tripped[-1].message
             assert not stage.events(reason="AnalysisFailed"), "aborted by the breaker, not by guardrails"
             assert len(stage.events(reason="StepStarted")) == 1, "never left the 5% step"
+
+
+EXPERIMENT_ROUTE = "returns-experiment"
+SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
+
+
+def since_start(counter: str) -> str:
+    """Observations of one arm since the experiment started (no extrapolation, unlike increase())."""
+    series = f"{counter}{{{SELECTOR}}}[{{{{elapsed}}}}]"
+    return f"sum(max_over_time({series}) - min_over_time({series}))"
+
+
+def experiment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelrollout.dev/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "champion": {"name": "champion", "modelDeployment": "returns-champion", "weight": 50},
+            "challengers": [{"name": "challenger", "modelDeployment": "returns-challenger", "weight": 50}],
+            "trafficRouting": {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": EXPERIMENT_ROUTE}},
+            "primaryMetric": {
+                "name": "directional-accuracy",
+                "kind": "proportion",
+                "successQuery": since_start("model_direction_correct_total"),
+                "totalQuery": since_start("model_feedback_total"),
+                "baseline": 0.7,
+                "minimumDetectableEffect": 0.1,
+            },
+            "interval": "2s",
+            "window": "10s",
+            "minDuration": "10s",
+            "maxDuration": "90s",
+        },
+    }
+
+
+def experiment_route_weights(stage: Stage) -> dict[str, float]:
+    """What the gateway does with the experiment's route: server URL -> weight (the weighted rule only)."""
+    try:
+        route = client.CustomObjectsApi(stage.api).get_namespaced_custom_object(
+            *GATEWAY[:2], stage.namespace, GATEWAY[2], EXPERIMENT_ROUTE
+        )
+    except client.ApiException:
+        return {}
+    rules = [r for r in route["spec"]["rules"] if not str(r.get("name", "")).startswith("modelrollout-")]
+    shares: dict[str, float] = {}
+    for ref in rules[0].get("backendRefs", []):
+        url = stage.kubelet.service_url(ref["name"])
+        if url is not None and int(ref.get("weight", 1)) > 0:
+            shares[url] = float(ref.get("weight", 1))
+    return shares
+
+
+def experiment_settles(
+    stage: Stage, predicate: Callable[[dict[str, Any]], bool], timeout: float, message: str
+) -> dict[str, Any]:
+    """Wait for the Experiment's status; on timeout show it rather than only "timed out"."""
+
+    def status() -> dict[str, Any]:
+        return dict(stage.get("Experiment", "champion-vs-challenger").get("status") or {})
+
+    try:
+        wait_for(lambda: predicate(status()), timeout, interval=0.5, message=message)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nExperiment status: {status()}") from None
+    return status()
+
+
+def test_an_ab_experiment_finds_the_better_model_with_significance(stage: Stage) -> None:
+    story = Scenario("an A/B test of the production model against a challenger decides with a confidence interval")
+    route = http_route()
+    route["metadata"]["name"] = EXPERIMENT_ROUTE
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": "returns-champion-stable", "port": 80}]
+    with story.given("the production model (noisier predictions) and a challenger, each deployed"):
+        for name, version, args in (
+            ("returns-champion", "1.0.0", ["--degrade", "2"]),
+            ("returns-challenger", "2.0.0", []),
+        ):
+            stage.create(model_deployment(name, version, server_args=args, smoke=False))
+        for name, version in (("returns-champion", "1.0.0"), ("returns-challenger", "2.0.0")):
+            stage.healthy_on(version, name=name)
+        client.CustomObjectsApi(stage.api).create_namespaced_custom_object(
+            *GATEWAY[:2], stage.namespace, GATEWAY[2], route
+        )
+
+    with Traffic(lambda: experiment_route_weights(stage), rate=120.0):
+        with story.when("an Experiment splits users 50/50 and realised returns are fed back"):
+            stage.create(experiment("champion-vs-challenger"))
+
+        with story.then("it runs with both arms on the route"):
+            wait_for(lambda: len(experiment_route_weights(stage)) == 2, 30, message="both arms on the route")
+            running = experiment_settles(
+                stage,
+                lambda s: (
+                    s.get("phase") == "Running" and bool(s.get("arms")) and all(a.get("samples") for a in s["arms"])
+                ),
+                30,
+                "Running with samples in both arms",
+            )
+            assert running["design"]["samplesPerArm"] > 0
+            stage.record("Experiment", "champion-vs-challenger", "experiment-running.yaml")
+
+        with story.then("it concludes: promote the challenger, with a significant improvement"):
+            status = experiment_settles(
+                stage, lambda s: s.get("phase") in ("Concluded", "Stopped", "Failed"), 100, "the decision"
+            )
+            stage.record("Experiment", "champion-vs-challenger", "experiment-concluded.yaml")
+            decision = status["decision"]
+            assert status["phase"] == "Concluded", status
+            assert (decision["outcome"], decision["winner"]) == ("Promote", "challenger"), decision
+            challenger = next(a for a in status["arms"] if a["name"] == "challenger")
+            assert challenger["pValue"] < 0.05
+            assert challenger["interval"][0] > 0, "the whole confidence interval is an improvement"
+            assert not decision["promoted"], "autoPromote is off: the recommendation goes to Git"
+
+    with story.and_("all traffic is back on the champion"):
+        wait_for(lambda: list(experiment_route_weights(stage).values()) == [100.0], 20, message="champion-only route")
