@@ -47,7 +47,6 @@ from hack.localcluster.harness import LocalCluster
 from hack.localprom.harness import LocalPrometheus
 from modelrollout.__main__ import main as modelrollout_main
 from modelrollout.cli._render import render_status
-from tests.integration.conftest import cluster, prometheus  # noqa: F401 - the same session fixtures
 
 NAME = "returns"
 """The ModelDeployment every scenario rolls out."""
@@ -84,13 +83,13 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def crds(cluster: LocalCluster) -> None:  # noqa: F811 - the fixture imported above
+def crds(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", str(REPO_ROOT / "crds"))
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: LocalCluster, prometheus: LocalPrometheus, crds: None) -> Iterator[Operator]:  # noqa: F811
+def operator(cluster: LocalCluster, prometheus: LocalPrometheus, crds: None) -> Iterator[Operator]:
     """One ``modelrollout run`` per module, with its metrics on a free port (scraped only where a test asks)."""
     port = free_port()
     process = OperatorProcess(
@@ -240,7 +239,7 @@ def e2e_namespace(api: client.ApiClient) -> Iterator[Namespace]:
 
 
 @contextmanager
-def open_stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:  # noqa: F811
+def open_stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:
     api = cluster.api_client()
     with e2e_namespace(api) as ns, LocalKubelet(cluster.api_client(), prometheus, ns.name) as kubelet:
         yield Stage(cluster, prometheus, operator, ns, kubelet, api)
@@ -248,13 +247,13 @@ def open_stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Ope
 
 
 @pytest.fixture
-def stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:  # noqa: F811
+def stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:
     with open_stage(cluster, prometheus, operator) as opened:
         yield opened
 
 
 @pytest.fixture(scope="module")
-def module_stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:  # noqa: F811
+def module_stage(cluster: LocalCluster, prometheus: LocalPrometheus, operator: Operator) -> Iterator[Stage]:
     """One namespace for a whole module, for scenarios that build on one stable version."""
     with open_stage(cluster, prometheus, operator) as opened:
         yield opened

@@ -66,14 +66,7 @@ BROKEN = {
 }
 
 
-LOAD_DEADLINE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the smoke Job's activeDeadlineSeconds equals the loads check's --timeout, so the Job "
-    "is killed before the check can report 'loads' (status says 'Job was active longer than specified deadline')",
-)
-
-
-@pytest.mark.parametrize("check", [pytest.param(c, marks=LOAD_DEADLINE_BUG) if c == "loads" else c for c in BROKEN])
+@pytest.mark.parametrize("check", list(BROKEN))
 def test_a_broken_model_is_blocked_at_its_smoke_test(serving: tuple[Stage, Traffic], check: str) -> None:
     stage, _ = serving
     server_args, smoke_timeout = BROKEN[check]

@@ -143,8 +143,9 @@ class DriftMonitorSpec(ApiModel):
     """The features to watch; all of the reference's when empty."""
     methods: list[DriftMethod] = Field(default_factory=_default_methods, min_length=1, max_length=6)
     """The statistics to compute; a feature drifts when any method says so. Default psi and ks."""
-    min_samples: int = Field(default=200, ge=1)
-    """Observations needed in the window; fewer is InsufficientData, never "no drift"."""
+    min_samples: int = Field(default=1000, ge=1)
+    """Observations needed in the window; fewer is InsufficientData, never "no drift". At a few hundred
+    samples the default KS rule sits at its 5% false-alarm edge across many features, hence 1000."""
     prediction: bool = True
     """Also judge the prediction distribution."""
     performance: PerformanceSpec | None = None

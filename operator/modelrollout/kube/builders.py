@@ -170,7 +170,11 @@ def smoke_jobs(
     jobs: list[Manifest] = []
     if smoke.builtin is not None:
         builtin = smoke.builtin
-        args = ["smoke", "--url", url, "--timeout", str(deadline), "--format", "json"]
+        # The model may take a while to load, but the wait must end well inside the Job's deadline (and the
+        # operator's own timeout): a model that never loads is then reported as failing the `loads` check,
+        # with its own words, rather than as a Job killed for running too long.
+        load_wait = max(1, deadline // 2)
+        args = ["smoke", "--url", url, "--timeout", str(load_wait), "--format", "json"]
         args += ["--health-path", builtin.health_path, "--predict-path", builtin.predict_path]
         volumes: list[Manifest] = []
         mounts: list[Manifest] = []

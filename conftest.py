@@ -1,4 +1,6 @@
-"""Session fixtures for the integration tests: a real local control plane and a real Prometheus.
+"""Session fixtures for the integration and end-to-end tests: a real local control plane and a real Prometheus.
+
+They live at the root so that tests/ and e2e/ share one instance of each per session.
 
 Each fixture brings its stack up the first time a test asks for it and puts it down at the end
 of the session, unless the stack was already running when the session started (a developer's
