@@ -14,20 +14,14 @@ from urllib.parse import urlparse
 
 import pytest
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
+from e2e.harness.kubelet import LocalKubelet, wait_for
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.promproxy import CuttableProxy
-from e2e.harness.scenario import ERROR_RATIO_QUERY, Namespace, model_deployment, namespace
+from e2e.harness.scenario import ERROR_RATIO_QUERY, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 
 pytestmark = pytest.mark.integration
 NAME = "returns"
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: Any) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", "crds/")
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +32,9 @@ def proxy(prometheus: Any) -> Iterator[CuttableProxy]:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Any, proxy: CuttableProxy, crds: None) -> Iterator[OperatorProcess]:
-    with OperatorProcess(cluster.kubeconfig, proxy.url) as process:
-        yield process
-        print(process.logs()[-20000:])
-
-
-@pytest.fixture
-def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
-    with namespace(cluster.api_client()) as created:
-        yield created
-
-
-@pytest.fixture
-def kubelet(cluster: Any, prometheus: Any, ns: Namespace) -> Iterator[LocalKubelet]:
-    with kubelet_for(cluster.api_client(), prometheus, ns.name) as running:
-        yield running
+def operator_prometheus_url(proxy: CuttableProxy) -> str:
+    """The operator reads Prometheus through a proxy the outage scenario cuts."""
+    return proxy.url
 
 
 @pytest.fixture

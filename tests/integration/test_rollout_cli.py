@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,40 +24,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
-from e2e.harness.operator import OperatorProcess
-from e2e.harness.scenario import Namespace, model_deployment, namespace
+from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.scenario import Namespace, model_deployment
 from modelrollout.__main__ import main
 from modelrollout.cli._render import render_status
 
 pytestmark = pytest.mark.integration
 NAME = "returns"
 NO_GUARDRAILS = {"interval": "1s", "window": "10s", "metrics": []}
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: Any) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", "crds/")
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: Any, prometheus: Any, crds: None) -> Iterator[OperatorProcess]:
-    with OperatorProcess(cluster.kubeconfig, prometheus.url) as process:
-        yield process
-        print(process.logs()[-20000:])
-
-
-@pytest.fixture
-def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
-    with namespace(cluster.api_client()) as created:
-        yield created
-
-
-@pytest.fixture
-def kubelet(cluster: Any, prometheus: Any, ns: Namespace) -> Iterator[LocalKubelet]:
-    with kubelet_for(cluster.api_client(), prometheus, ns.name) as running:
-        yield running
 
 
 class Cli:

@@ -111,7 +111,7 @@ class Reconciliation(Tick):
         try:
             parsed = exp.ExperimentSpec.model_validate(spec)
         except ValidationError as error:
-            self._invalid_spec(status, error)
+            self.report_invalid_spec(exp.PLURAL, status, error)
             return
 
         revisions = self._revisions(parsed)
@@ -251,27 +251,6 @@ class Reconciliation(Tick):
             generation=self.generation,
         )
         return status.model_copy(update={"conditions": conditions})
-
-    def _invalid_spec(self, status: exp.ExperimentStatus, error: ValidationError) -> None:
-        """A spec the schema let through but the rules reject: say so and leave traffic alone."""
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
-        message = message[:1000]
-        existing = find_condition(status.conditions, "InvalidSpec")
-        if existing is not None and existing.status == "True" and existing.message == message:
-            return
-        conditions = set_condition(
-            status.conditions,
-            "InvalidSpec",
-            "True",
-            reason="ValidationFailed",
-            message=message,
-            now=self.now,
-            generation=self.generation,
-        )
-        write_status(
-            self.api, exp.PLURAL, self.namespace, self.name, status.model_copy(update={"conditions": conditions})
-        )
-        post_event(self.body, "Warning", "InvalidSpec", message)
 
 
 def traffic_split(spec: exp.ExperimentSpec, traffic: core.Traffic) -> TrafficSplit:

@@ -95,7 +95,7 @@ class Reconciliation(Tick):
         try:
             parsed = md.ModelDeploymentSpec.model_validate(spec)
         except ValidationError as error:
-            self._invalid_spec(status, error)
+            self.report_invalid_spec(md.PLURAL, status, error)
             return
         checked = self._preflight(parsed, status)
         if checked is None:
@@ -252,27 +252,6 @@ class Reconciliation(Tick):
             reason = next((e.reason for e in decision.events if e.type == "Warning"), "RolledBack")
             telemetry.rollbacks_total.labels(self.namespace, self.name, reason).inc(decision.rollbacks)
             logger.warning("%s/%s rolled back: %s", self.namespace, self.name, decision.status.message)
-
-    def _invalid_spec(self, status: md.ModelDeploymentStatus, error: ValidationError) -> None:
-        """A spec the schema let through but the rules reject: say so, keep serving what serves."""
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
-        message = message[:1000]
-        existing = find_condition(status.conditions, "InvalidSpec")
-        if existing is not None and existing.status == "True" and existing.message == message:
-            return
-        conditions = set_condition(
-            status.conditions,
-            "InvalidSpec",
-            "True",
-            reason="ValidationFailed",
-            message=message,
-            now=self.now,
-            generation=self.generation,
-        )
-        write_status(
-            self.api, md.PLURAL, self.namespace, self.name, status.model_copy(update={"conditions": conditions})
-        )
-        post_event(self.body, "Warning", "InvalidSpec", message)
 
 
 def parse_status(raw: dict[str, Any]) -> md.ModelDeploymentStatus:

@@ -7,9 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from kubernetes import client
+from pydantic import ValidationError
 
 from modelrollout import GROUP, VERSION
+from modelrollout.api.base import StatusModel
+from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.engine.context import Context
+from modelrollout.engine.writing import post_event, write_status
 
 
 @dataclass
@@ -49,3 +53,24 @@ class Tick:
         )
         self.body = fresh
         return fresh
+
+    def report_invalid_spec(self, plural: str, status: StatusModel, error: ValidationError) -> None:
+        """A spec the schema let through but the rules reject: say so once, and change nothing else."""
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
+        message = message[:1000]
+        conditions = status.conditions  # type: ignore[attr-defined]
+        existing = find_condition(conditions, "InvalidSpec")
+        if existing is not None and existing.status == "True" and existing.message == message:
+            return
+        conditions = set_condition(
+            conditions,
+            "InvalidSpec",
+            "True",
+            reason="ValidationFailed",
+            message=message,
+            now=self.now,
+            generation=self.generation,
+        )
+        updated = status.model_copy(update={"conditions": conditions})
+        write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
+        post_event(self.body, "Warning", "InvalidSpec", message)

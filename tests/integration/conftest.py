@@ -1,0 +1,47 @@
+"""Fixtures of the scenarios that run the operator as a process against the local cluster.
+
+One operator per module (it watches only ``mr-*`` namespaces), a fresh namespace and local
+kubelet per test. A module that needs the operator to reach Prometheus another way (through a
+proxy it can cut) overrides ``operator_prometheus_url``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.harness.kubelet import LocalKubelet, kubelet_for
+from e2e.harness.operator import OperatorProcess
+from e2e.harness.scenario import Namespace, namespace
+
+
+@pytest.fixture(scope="module")
+def crds(cluster: Any) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", "crds/")
+
+
+@pytest.fixture(scope="module")
+def operator_prometheus_url(prometheus: Any) -> str:
+    return str(prometheus.url)
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Any, operator_prometheus_url: str, crds: None) -> Iterator[OperatorProcess]:
+    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url) as process:
+        yield process
+        print(process.logs()[-20000:])
+
+
+@pytest.fixture
+def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
+    with namespace(cluster.api_client()) as created:
+        yield created
+
+
+@pytest.fixture
+def kubelet(cluster: Any, prometheus: Any, ns: Namespace) -> Iterator[LocalKubelet]:
+    with kubelet_for(cluster.api_client(), prometheus, ns.name) as running:
+        yield running
