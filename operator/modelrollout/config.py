@@ -35,6 +35,8 @@ class Settings:
     None runs standalone."""
     webhook_timeout: float = 5.0
     """Seconds a drift webhook delivery may take."""
+    peering_lifetime: int = 60
+    """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies."""
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """kopf's liveness probe endpoint; None turns it off."""
 
@@ -58,5 +60,6 @@ class Settings:
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()) if namespaces else (),
             peering=(peering or None) if peering is not None else defaults.peering,
             webhook_timeout=float(get("WEBHOOK_TIMEOUT") or defaults.webhook_timeout),
+            peering_lifetime=int(get("PEERING_LIFETIME") or defaults.peering_lifetime),
             liveness_endpoint=(get("LIVENESS") or None) if get("LIVENESS") is not None else defaults.liveness_endpoint,
         )

@@ -47,7 +47,12 @@ def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
     cluster: Any, prometheus: Any, ns: Namespace
 ) -> None:
     replicas = {
-        peer: OperatorProcess(cluster.kubeconfig, prometheus.url, peering=PEERING, extra_env={"POD_ID": peer}).start()
+        peer: OperatorProcess(
+            cluster.kubeconfig,
+            prometheus.url,
+            peering=PEERING,
+            extra_env={"POD_ID": peer, "MODELROLLOUT_PEERING_LIFETIME": "10"},
+        ).start()
         for peer in ("replica-a", "replica-b")
     }
     try:

@@ -40,6 +40,7 @@ def configure(operator_settings: Settings) -> None:
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = 16
         settings.peering.mandatory = operator_settings.peering is not None
+        settings.peering.lifetime = operator_settings.peering_lifetime
         settings.watching.server_timeout = 300
 
 
