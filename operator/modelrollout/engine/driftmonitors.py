@@ -31,7 +31,7 @@ from modelrollout.api.conditions import find_condition
 from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.engine.context import Context
-from modelrollout.engine.ticking import Tick
+from modelrollout.engine.ticking import Tick, parse_status
 from modelrollout.engine.webhooks import DeliveryError, post_json
 from modelrollout.engine.writing import MERGE, post_event
 from modelrollout.kube.client import api_client, is_status
@@ -124,7 +124,7 @@ class Reconciliation(Tick):
     post: EventSink = post_event
 
     def run(self, raw_spec: dict[str, Any], raw_status: dict[str, Any]) -> dm.DriftMonitorStatus:
-        status = parse_status(raw_status)
+        status = parse_status(dm.DriftMonitorStatus, raw_status)
         try:
             spec = dm.DriftMonitorSpec.model_validate(raw_spec)
         except ValidationError as error:
@@ -313,11 +313,3 @@ def replace_status(api: client.ApiClient, namespace: str, name: str, status: dm.
 def _parse_cached(text: str) -> Reference | drift.Failure:
     """References are immutable once parsed; a ConfigMap that did not change is not parsed again."""
     return drift.parse_reference(text)
-
-
-def parse_status(raw: Mapping[str, Any]) -> dm.DriftMonitorStatus:
-    try:
-        return dm.DriftMonitorStatus.model_validate(dict(raw or {}))
-    except ValidationError:
-        logger.warning("unreadable status, starting from an empty one: %s", raw)
-        return dm.DriftMonitorStatus()

@@ -36,7 +36,7 @@ from modelrollout.core import experiment as core
 from modelrollout.core.analysis import Answer, QueryKey
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.ticking import Tick
+from modelrollout.engine.ticking import Tick, parse_status
 from modelrollout.engine.writing import post_event, write_status
 from modelrollout.kube import builders, naming
 from modelrollout.kube.client import api_client, is_status
@@ -87,7 +87,7 @@ class Reconciliation(Tick):
         from a stale status would take the last look again. So an experiment that is
         not at rest is read afresh (one GET) before anything is decided.
         """
-        if self._at_rest(spec, parse_status(raw_status)) and not self.context.due(
+        if self._at_rest(spec, parse_status(exp.ExperimentStatus, raw_status)) and not self.context.due(
             KIND, self.namespace, self.name, self.context.settings.resync_seconds
         ):
             return
@@ -107,7 +107,7 @@ class Reconciliation(Tick):
 
     def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()
-        status = parse_status(raw_status)
+        status = parse_status(exp.ExperimentStatus, raw_status)
         try:
             parsed = exp.ExperimentSpec.model_validate(spec)
         except ValidationError as error:
@@ -315,11 +315,3 @@ def forget_metrics(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
 def _remove(gauge: Any, *labels: str) -> None:
     with contextlib.suppress(KeyError):
         gauge.remove(*labels)
-
-
-def parse_status(raw: dict[str, Any]) -> exp.ExperimentStatus:
-    try:
-        return exp.ExperimentStatus.model_validate(raw or {})
-    except ValidationError:
-        logger.warning("unreadable status, starting from an empty one: %s", raw)
-        return exp.ExperimentStatus()

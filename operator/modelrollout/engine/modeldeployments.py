@@ -27,7 +27,7 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.ticking import Tick
+from modelrollout.engine.ticking import Tick, parse_status
 from modelrollout.engine.writing import clear_action, post_event, write_status
 from modelrollout.kube import builders
 from modelrollout.kube.client import api_client
@@ -70,7 +70,7 @@ class Reconciliation(Tick):
         deciding from a stale status would redo the last transition. So an
         active resource is read afresh (one GET) before anything is decided.
         """
-        if self._quiet(spec, parse_status(raw_status)):
+        if self._quiet(spec, parse_status(md.ModelDeploymentStatus, raw_status)):
             return
         fresh = self.read_fresh(md.PLURAL)
         self._run(fresh.get("spec") or {}, fresh.get("status") or {})
@@ -91,7 +91,7 @@ class Reconciliation(Tick):
 
     def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()
-        status = parse_status(raw_status)
+        status = parse_status(md.ModelDeploymentStatus, raw_status)
         try:
             parsed = md.ModelDeploymentSpec.model_validate(spec)
         except ValidationError as error:
@@ -252,11 +252,3 @@ class Reconciliation(Tick):
             reason = next((e.reason for e in decision.events if e.type == "Warning"), "RolledBack")
             telemetry.rollbacks_total.labels(self.namespace, self.name, reason).inc(decision.rollbacks)
             logger.warning("%s/%s rolled back: %s", self.namespace, self.name, decision.status.message)
-
-
-def parse_status(raw: dict[str, Any]) -> md.ModelDeploymentStatus:
-    try:
-        return md.ModelDeploymentStatus.model_validate(raw or {})
-    except ValidationError:
-        logger.warning("unreadable status, starting from an empty one: %s", raw)
-        return md.ModelDeploymentStatus()

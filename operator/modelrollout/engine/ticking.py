@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client
 from pydantic import ValidationError
@@ -14,6 +16,19 @@ from modelrollout.api.base import StatusModel
 from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.engine.context import Context
 from modelrollout.engine.writing import post_event, write_status
+
+S = TypeVar("S", bound=StatusModel)
+logger = logging.getLogger(__name__)
+
+
+def parse_status(model: type[S], raw: Mapping[str, Any] | None) -> S:
+    """The status as the model reads it; an unreadable one (an older schema, a hand edit) starts afresh
+    rather than stopping the controller."""
+    try:
+        return model.model_validate(dict(raw or {}))
+    except ValidationError:
+        logger.warning("unreadable %s, starting from an empty one: %s", model.__name__, raw)
+        return model()
 
 
 @dataclass
