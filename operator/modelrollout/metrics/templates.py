@@ -7,14 +7,15 @@ stands decides what is safe:
 * Inside a string literal (``{revision="{{revision}}"}``), any value is allowed and is escaped
   for that literal: backslash, the quote character, newline, carriage return and tab become
   escape sequences, so the value stays one string. Raw (backtick) strings have no escapes, so a
-  value containing a backtick or a newline is refused there. The value is matched literally
-  by ``=``; with ``=~`` it is still a regular expression (``.`` matches anything), which cannot
-  break out of the string but can match more than meant.
+  value containing a backtick or a line break (newline or carriage return) is refused there.
+  The value is matched literally by ``=``; with ``=~`` it is still a regular expression (``.``
+  matches anything), which cannot break out of the string but can match more than meant.
 * Outside string literals (``rate(x[{{window}}])``, ``histogram_quantile({{q}}, ...)``), the
   value must be a single token of one of three shapes, or it is refused: a duration (``30s``,
   ``1h30m``), a non-negative number (``0.95``), or an identifier (a metric or label name) that
   is not a PromQL keyword or operator (``or``, ``by``, ``offset``...).
-* In a ``#`` comment, any value without a newline (which would end the comment).
+* In a ``#`` comment, any value without a line break: Prometheus ends a comment at a newline *or* a
+  carriage return, so either would let the rest of the value be PromQL.
 
 Placeholders are ``{{name}}`` or ``{{ name }}``. An unknown name, a ``{{`` that is not closed by
 ``}}``, a ``}}`` that closes nothing, or a string literal left open is a ``TemplateError``; the
@@ -40,6 +41,8 @@ KEYWORDS = frozenset(
 """Words that would change the query's structure or meaning where an identifier is expected."""
 
 _PLACEHOLDER_NAME = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*")
+_LINE_BREAKS = "\n\r"
+"""What ends a PromQL comment (the Prometheus lexer's isEndOfLine)."""
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -71,17 +74,19 @@ def placeholders(template: str) -> frozenset[str]:
 def escape_string(value: str, quote: str = '"') -> str:
     """``value`` escaped for use inside a PromQL string literal delimited by ``quote``."""
     if quote == "`":
-        if "`" in value or "\n" in value:
-            raise TemplateError(f"{value!r} cannot stand in a raw (backtick) string: it contains a backtick or newline")
+        if any(c in value for c in _LINE_BREAKS + "`"):
+            raise TemplateError(
+                f"{value!r} cannot stand in a raw (backtick) string: it contains a backtick or a line break"
+            )
         return value
     return "".join(_ESCAPES.get(c, "\\" + c if c == quote else c) for c in value)
 
 
 def _substitute(placeholder: _Placeholder, value: str) -> str:
     if placeholder.quote == "#":
-        if "\n" in value:
+        if any(c in value for c in _LINE_BREAKS):
             raise TemplateError(
-                f"{{{{{placeholder.name}}}}} stands in a comment, which a newline in {value!r} would end"
+                f"{{{{{placeholder.name}}}}} stands in a comment, which a line break in {value!r} would end"
             )
         return value
     if placeholder.quote is not None:
@@ -117,7 +122,7 @@ def _parse(template: str) -> list[str | _Placeholder]:
         if template.startswith("}}", i) and quote is None and not comment:
             raise TemplateError(f"'}}}}' at offset {i} closes no placeholder")
         if comment:
-            comment = char != "\n"
+            comment = char not in _LINE_BREAKS
         elif quote is not None:
             if char == "\\" and quote != "`":
                 i += 1

@@ -134,3 +134,23 @@ def _unquote(escaped: str) -> str:
 def test_a_newline_cannot_end_a_comment() -> None:
     with pytest.raises(TemplateError, match="comment"):
         render("up # {{v}}", {"v": "x\nor vector(1)"})
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r", "\r\n"])
+def test_no_line_break_can_end_a_comment(line_break: str) -> None:
+    """Prometheus ends a comment at a carriage return as well as at a newline."""
+    with pytest.raises(TemplateError, match="comment"):
+        render("up # {{v}}", {"v": f"x{line_break}or vector(1)"})
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r"])
+def test_no_line_break_can_stand_in_a_raw_string(line_break: str) -> None:
+    with pytest.raises(TemplateError, match="raw"):
+        render("up{a=`{{v}}`}", {"v": f"x{line_break}y"})
+
+
+def test_a_carriage_return_ends_a_comment_in_the_template_itself() -> None:
+    """After ``# c\\r`` the template is PromQL again, so its placeholders are outside any comment."""
+    assert render("up # c\r+ rate(x[{{w}}])", {"w": "5m"}) == "up # c\r+ rate(x[5m])"
+    with pytest.raises(TemplateError, match="outside quotes"):
+        render("up # c\r+ {{w}}", {"w": "a b"})
