@@ -14,7 +14,7 @@ rollout_phase = Gauge(
 canary_weight = Gauge("modelrollout_canary_weight", "Percent of traffic on the canary revision", ["namespace", "name"])
 analysis_verdict = Gauge(
     "modelrollout_analysis_verdict",
-    "Last guardrail verdict per metric: 1 pass, 0 fail, -1 inconclusive",
+    "Last guardrail verdict per metric: 1 pass, 0 fail, -1 waiting for evidence, -2 no data",
     ["namespace", "name", "metric"],
 )
 analysis_value = Gauge(
@@ -32,7 +32,10 @@ reconcile_seconds = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 kube_requests_total = Counter(
-    "modelrollout_kube_requests_total", "Kubernetes API requests made by the controllers (watches excluded)", ["verb"]
+    "modelrollout_kube_requests_total",
+    "Kubernetes API requests the operator sent: the controllers' client (kubernetes) and kopf's (kopf); "
+    "a watch counts once, as verb WATCH",
+    ["client", "verb"],
 )
 drift_detected = Gauge("modelrollout_drift_detected", "1 while a DriftMonitor reports drift", ["namespace", "monitor"])
 drift_score = Gauge(
@@ -73,6 +76,11 @@ def record_rollout(namespace: str, name: str, phase: str, weight: int) -> None:
 
 
 def forget_rollout(namespace: str, name: str) -> None:
-    for candidate in ROLLOUT_PHASES:
-        rollout_phase.remove(namespace, name, candidate)
-    canary_weight.remove(namespace, name)
+    """Drop every series of a deleted ModelDeployment, so dashboards and alerts stop showing it.
+
+    The guardrail series are labelled by metric names taken from the spec, which is gone by
+    now: they are removed by the resource's labels, whatever metrics it had.
+    """
+    resource = {"namespace": namespace, "name": name}
+    for gauge in (rollout_phase, canary_weight, analysis_verdict, analysis_value):
+        gauge.remove_by_labels(resource)

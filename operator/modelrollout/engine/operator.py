@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -15,12 +16,28 @@ import kopf
 from modelrollout import GROUP, telemetry
 from modelrollout.config import Settings
 from modelrollout.engine.context import Context
+from modelrollout.kube import bootstrap
+from modelrollout.kube.client import api_client, counting_login
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
 
 
+def prometheus_settings(settings: Settings) -> PrometheusSettings:
+    auth = settings.prometheus_auth
+    return PrometheusSettings(
+        url=settings.prometheus_url,
+        timeout=settings.prometheus_timeout,
+        headers=dict(auth.headers),
+        bearer_token=auth.bearer_token,
+        bearer_token_file=Path(auth.bearer_token_file) if auth.bearer_token_file else None,
+        basic_auth=(auth.username, auth.password) if auth.username and auth.password else None,
+        ca_file=Path(auth.ca_file) if auth.ca_file else None,
+        client_cert=(Path(auth.cert_file), Path(auth.key_file)) if auth.cert_file and auth.key_file else None,
+        insecure_skip_verify=auth.insecure_skip_verify,
+    )
+
+
 def build_context(settings: Settings) -> Context:
-    source = PrometheusSource(PrometheusSettings(url=settings.prometheus_url, timeout=settings.prometheus_timeout))
-    return Context(settings=settings, metrics=source)
+    return Context(settings=settings, metrics=PrometheusSource(prometheus_settings(settings)))
 
 
 def register_all(context: Context) -> None:
@@ -42,6 +59,17 @@ def configure(operator_settings: Settings) -> None:
         settings.peering.mandatory = operator_settings.peering is not None
         settings.peering.lifetime = operator_settings.peering_lifetime
         settings.watching.server_timeout = 300
+        # One ClusterKopfPeering in every mode, created here when missing (kube/bootstrap.py): an
+        # install is one apply, and a watched namespace needs no peering object of its own.
+        settings.peering.clusterwide = True
+        if operator_settings.peering is not None:
+            try:
+                bootstrap.ensure_peering(api_client(), operator_settings.peering)
+            except bootstrap.PeeringNotServedError as error:
+                raise kopf.TemporaryError(str(error), delay=2) from error
+
+    # kopf's own requests (watches, finalizers, Events, peering) are counted like the controllers'.
+    kopf.on.login()(counting_login)
 
 
 def run(settings: Settings) -> None:

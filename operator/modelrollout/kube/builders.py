@@ -102,6 +102,9 @@ def deployment(
     metadata = template.setdefault("metadata", {})
     pool = naming.POOL_SERVING if serving else naming.POOL_SMOKE
     metadata["labels"] = {**metadata.get("labels", {}), **labels, naming.POOL_LABEL: pool}
+    model_name = str(content.model.get("name") or "")
+    if naming.is_label_value(model_name):  # scrape configs take the `model` label from it (charts/)
+        metadata["labels"][naming.MODEL_LABEL] = model_name
     metadata["annotations"] = {**metadata.get("annotations", {}), "modelrollout.dev/version-id": ref.version_id}
     env = model_env(content, ref)
     for container in template.setdefault("spec", {}).get("containers", []):
@@ -122,11 +125,15 @@ def deployment(
     }
 
 
-def service(parent: Parent, service_name: str, selector: dict[str, str], port: int) -> Manifest:
+def service(
+    parent: Parent, service_name: str, selector: dict[str, str], port: int, role: str | None = None
+) -> Manifest:
+    """``role`` labels the stable and canary Services: scrape configs read a pod's role from the Service."""
+    labels = {naming.MODEL_DEPLOYMENT_LABEL: parent.name, **({naming.ROLE_LABEL: role} if role else {})}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": parent.metadata(service_name, {naming.MODEL_DEPLOYMENT_LABEL: parent.name}),
+        "metadata": parent.metadata(service_name, labels),
         "spec": {
             "selector": selector,
             "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": port, "protocol": "TCP"}],
@@ -139,12 +146,12 @@ def services(parent: Parent, port: int, *, stable_hash: str | None, canary_hash:
     name = parent.name
     root = {naming.MODEL_DEPLOYMENT_LABEL: name}
     result = [service(parent, naming.root_service(name), {**root, naming.POOL_LABEL: naming.POOL_SERVING}, port)]
-    for service_name, revision_hash in (
-        (naming.stable_service(name), stable_hash),
-        (naming.canary_service(name), canary_hash),
+    for service_name, revision_hash, role in (
+        (naming.stable_service(name), stable_hash, "stable"),
+        (naming.canary_service(name), canary_hash, "canary"),
     ):
         selector = {**root, naming.REVISION_LABEL: revision_hash or "none"}
-        result.append(service(parent, service_name, selector, port))
+        result.append(service(parent, service_name, selector, port, role))
     return result
 
 

@@ -1,14 +1,28 @@
-"""One Kubernetes API client per process, configured the way kubectl would be."""
+"""One Kubernetes API client per process, configured the way kubectl would be, and every request counted.
+
+The operator talks to the API server through two clients: the official (synchronous)
+``kubernetes`` client in the controllers, and kopf's own aiohttp session (watches,
+finalizers, progress annotations, Events, peering keep-alives). Both are counted in
+``modelrollout_kube_requests_total{client, verb}``, so the API cost of a rollout is what the
+API server sees, not only the controllers' share of it.
+"""
 
 from __future__ import annotations
 
 import functools
+import types
+import warnings
 from typing import Any
 
+import aiohttp
+import kopf
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from modelrollout import telemetry
+
+WATCH = "WATCH"
+"""The verb label of a watch request (a GET with ``watch=true``): one long-lived request, not one per event."""
 
 
 class CountingApiClient(client.ApiClient):  # type: ignore[misc]
@@ -23,10 +37,16 @@ class CountingApiClient(client.ApiClient):  # type: ignore[misc]
         send = self.rest_client.request
 
         def counted(method: str, url: str, *rest: Any, **options: Any) -> Any:
-            telemetry.kube_requests_total.labels(method.upper()).inc()
+            count_request("kubernetes", method, url)
             return send(method, url, *rest, **options)
 
         self.rest_client.request = counted
+
+
+def count_request(client_name: str, method: str, url: str) -> None:
+    """One API request; a watch is labelled ``WATCH`` so it is not mistaken for a read."""
+    verb = WATCH if method.upper() == "GET" and "watch=true" in url.lower() else method.upper()
+    telemetry.kube_requests_total.labels(client_name, verb).inc()
 
 
 @functools.cache
@@ -41,3 +61,45 @@ def api_client() -> client.ApiClient:
 
 def is_status(error: BaseException, *codes: int) -> bool:
     return isinstance(error, client.ApiException) and error.status in codes
+
+
+async def _on_request_start(
+    session: aiohttp.ClientSession, context: types.SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
+    count_request("kopf", params.method, str(params.url))
+
+
+def counting_trace() -> aiohttp.TraceConfig:
+    """An aiohttp trace that counts every request kopf's session sends, retries included."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_on_request_start)
+    return trace
+
+
+async def counting_login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's login, through kopf's own client-based credentials, with a session that counts requests.
+
+    The session is built as kopf builds its own (same TLS, headers, basic auth, proxy), plus
+    the counting trace.
+    """
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        auth = info.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        auth=auth,
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+        trace_configs=[counting_trace()],
+    )
+    return kopf.AiohttpSession(
+        aiohttp_session=session,
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        expiration=info.expiration,
+    )

@@ -40,6 +40,8 @@ class PrometheusSettings:
     """Sent as ``Authorization: Bearer``."""
     bearer_token_file: Path | None = None
     """Read on every request, so a rotated (projected service account) token is picked up."""
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    """User name and password for HTTP basic auth (Prometheus' own ``--web.config.file``, a proxy)."""
     ca_file: Path | None = None
     """CA bundle that signed Prometheus' certificate; the system's when unset."""
     client_cert: tuple[Path, Path] | None = None
@@ -57,9 +59,12 @@ class PrometheusSource:
         self._session.verify = str(settings.ca_file) if settings.ca_file else not settings.insecure_skip_verify
         if settings.client_cert:
             self._session.cert = (str(settings.client_cert[0]), str(settings.client_cert[1]))
+        if settings.basic_auth:
+            self._session.auth = settings.basic_auth
         self._client = PrometheusConnect(
             url=settings.url.rstrip("/"),
             session=self._session,
+            auth=settings.basic_auth,
             # read=False re-raises a read timeout as such instead of wrapping it as a connection error.
             retry=Retry(total=0, read=False, raise_on_status=False),
             timeout=settings.timeout,
