@@ -54,7 +54,13 @@ def register(context: Context) -> None:
 
     @kopf.timer(GROUP, VERSION, dm.PLURAL, interval=context.settings.tick_seconds, sharp=False)
     def tick(body: kopf.Body, **_: Any) -> None:
-        reconcile(context, api_client(), dict(body), now=datetime.now(UTC), gauges=gauges)
+        guard = Tick(context=context, api=api_client(), body=dict(body), now=datetime.now(UTC))
+        guard.guarded(
+            KIND,
+            dm.PLURAL,
+            dm.DriftMonitorStatus,
+            lambda: reconcile(context, guard.api, guard.body, now=guard.now, gauges=gauges),
+        )
 
     @kopf.on.delete(GROUP, VERSION, dm.PLURAL, optional=True)
     def deleted(namespace: str | None, name: str, **_: Any) -> None:

@@ -62,12 +62,10 @@ def register(context: Context) -> None:
 
     @kopf.timer(GROUP, VERSION, exp.PLURAL, interval=context.settings.tick_seconds, sharp=False)
     def tick(body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
-        Reconciliation(
-            context=context,
-            api=api_client(),
-            body=dict(body),
-            now=datetime.now(UTC),
-        ).run(dict(spec), dict(status))
+        reconciliation = Reconciliation(context=context, api=api_client(), body=dict(body), now=datetime.now(UTC))
+        reconciliation.guarded(
+            KIND, exp.PLURAL, exp.ExperimentStatus, lambda: reconciliation.run(dict(spec), dict(status))
+        )
 
     @kopf.on.delete(GROUP, VERSION, exp.PLURAL)
     def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +20,33 @@ from modelrollout.engine.writing import post_event, write_status
 
 S = TypeVar("S", bound=StatusModel)
 logger = logging.getLogger(__name__)
+
+RECONCILED = "Reconciled"
+"""The condition that says whether the last reconciliation ran through, and if not, what stopped it."""
+MESSAGE_LIMIT = 1000
+_API_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid"}
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """A failure as a condition's reason and message: what was refused, by whom, and why, in the API
+    server's own words (which name the object and the field); never a traceback."""
+    reason = getattr(error, "condition_reason", None)
+    if isinstance(reason, str):
+        return reason, str(error)[:MESSAGE_LIMIT]
+    if isinstance(error, client.ApiException):
+        return _API_REASONS.get(error.status or 0, "ApiError"), api_error_message(error)[:MESSAGE_LIMIT]
+    return "InternalError", f"{type(error).__name__}: {error}"[:MESSAGE_LIMIT]
+
+
+def api_error_message(error: client.ApiException) -> str:
+    """The API server's message from a refused call (its Status body), else the HTTP status line."""
+    detail = ""
+    try:
+        body = json.loads(error.body) if error.body else {}
+        detail = str(body.get("message") or "") if isinstance(body, dict) else ""
+    except (TypeError, ValueError):
+        detail = ""
+    return f"{error.status} {error.reason}: {detail}" if detail else f"{error.status} {error.reason}"
 
 
 def parse_status(model: type[S], raw: Mapping[str, Any] | None) -> S:
@@ -89,3 +117,60 @@ class Tick:
         updated = status.model_copy(update={"conditions": conditions})
         write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
         post_event(self.body, "Warning", "InvalidSpec", message)
+
+    def guarded(self, kind: str, plural: str, model: type[S], work: Callable[[], object]) -> None:
+        """Run one reconciliation so that it never raises into kopf.
+
+        Whatever stops it (an API error converging a derived object, a bug) becomes the ``Reconciled``
+        condition, with the reason and the message naming the object and field, and a Warning Event when
+        that message is new. The next try comes after a short back-off (1 s doubling to 30 s, at once on a
+        new spec generation) instead of kopf's 60 s, and a success clears the condition.
+        """
+        if self.context.backing_off(kind, self.namespace, self.name, self.generation):
+            return
+        try:
+            work()
+        except Exception as error:  # the point: no error escapes a tick
+            delay = self.context.failed(kind, self.namespace, self.name, self.generation)
+            reason, message = describe(error)
+            if reason == "InternalError":
+                logger.exception("%s/%s: reconciliation failed, retrying in %.0fs", self.namespace, self.name, delay)
+            else:
+                logger.warning("%s/%s: %s (retrying in %.0fs)", self.namespace, self.name, message, delay)
+            self._set_reconciled(plural, model, "False", reason, message)
+        else:
+            if self.context.recovered(kind, self.namespace, self.name):
+                self._set_reconciled(plural, model, "True", "Reconciled", "")
+
+    def _set_reconciled(self, plural: str, model: type[S], value: str, reason: str, message: str) -> None:
+        """Write the Reconciled condition on the freshly read status; a failure to do so is only logged."""
+        try:
+            fresh = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, self.name
+            )
+            status = parse_status(model, fresh.get("status"))
+            conditions = status.conditions  # type: ignore[attr-defined]
+            existing = find_condition(conditions, RECONCILED)
+            if existing is None and value == "True":
+                return
+            if existing is not None and (existing.status, existing.reason, existing.message) == (
+                value,
+                reason,
+                message,
+            ):
+                return
+            conditions = set_condition(
+                conditions,
+                RECONCILED,
+                value,  # type: ignore[arg-type]
+                reason=reason,
+                message=message,
+                now=self.now,
+                generation=self.generation,
+            )
+            updated = status.model_copy(update={"conditions": conditions})
+            write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
+            if value == "False":
+                post_event(self.body, "Warning", reason, message)
+        except Exception as error:  # reporting must not raise either
+            logger.error("%s/%s: cannot record the failure: %s", self.namespace, self.name, describe(error)[1])

@@ -22,6 +22,17 @@ Manifest = dict[str, Any]
 
 GOLDEN_MOUNT = "/etc/modelrollout/golden"
 SERVICE_PORT = 80
+RESTRICTED_POD_SECURITY: Manifest = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+"""The built-in smoke pod's security context: admitted where ``pod-security.kubernetes.io/enforce=restricted``
+(the operator image runs as 65532, so ``runAsNonRoot`` holds without naming a user)."""
+RESTRICTED_CONTAINER_SECURITY: Manifest = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The built-in smoke container's: no privilege escalation, every capability dropped, the default seccomp."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +213,16 @@ def smoke_jobs(
             "args": args,
             "volumeMounts": mounts,
             "terminationMessagePolicy": "FallbackToLogsOnError",
-            "securityContext": {
-                "runAsNonRoot": True,
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
+            "securityContext": copy.deepcopy(RESTRICTED_CONTAINER_SECURITY),
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         }
-        pod = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
+        pod = {
+            "restartPolicy": "Never",
+            "securityContext": copy.deepcopy(RESTRICTED_POD_SECURITY),
+            "automountServiceAccountToken": False,
+            "containers": [container],
+            "volumes": volumes,
+        }
         job_name = naming.smoke_job_name(name, ref.hash, attempt, "builtin")
         jobs.append(
             _job(parent, job_name, {**labels, naming.SMOKE_KIND_LABEL: "builtin"}, {"spec": pod}, deadline=deadline)

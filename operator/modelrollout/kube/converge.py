@@ -8,6 +8,7 @@ because the API server defaults fields and a naive comparison always differs).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -27,6 +28,32 @@ from modelrollout.routing.split import Backend, TrafficSplit
 
 SPEC_HASH = "modelrollout.dev/spec-hash"
 MERGE = "application/merge-patch+json"
+CONFLICT_RETRIES = 3
+"""Replacing from a stale read gets 409 Conflict; the object is read again and the change re-applied at
+once, so a concurrent writer (an HPA, kubectl scale) costs one more round trip, not a tick."""
+
+
+class ConvergeError(Exception):
+    """The API server refused a derived object: says which object, what was being done and why.
+
+    ``condition_reason`` is what the controller's ``Reconciled`` condition shows (a 422 means the
+    spec produced an object the API server finds invalid, for example a pod template it cannot take).
+    """
+
+    def __init__(self, action: str, kind: str, name: str, error: client.ApiException) -> None:
+        detail = _api_message(error)
+        super().__init__(f"{action} {kind} {name}: {detail}")
+        self.status = error.status
+        self.condition_reason = "DerivedObjectInvalid" if error.status == 422 else "ApiError"
+
+
+def _api_message(error: client.ApiException) -> str:
+    try:
+        body = json.loads(error.body) if error.body else {}
+    except (TypeError, ValueError):
+        body = {}
+    detail = body.get("message") if isinstance(body, dict) else None
+    return f"{error.status} {error.reason}: {detail}" if detail else f"{error.status} {error.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +109,7 @@ class Converger:
                     builders.controller_revision(self._parent, ref, content),
                 )
             elif existing is not None and int(existing.get("revision", 0)) != ref.number:
-                # Rolled out again: renumber it as Deployments do. A patch is refused (the API server
-                # re-serialises the immutable ``data`` and calls it a change); a full replace is not.
-                live = self._apps.read_namespaced_controller_revision(name, self._parent.namespace)
-                live.revision = ref.number
-                self._apps.replace_namespaced_controller_revision(name, self._parent.namespace, live)
+                self._renumber(name, ref.number)
 
     def prune_revisions(self, status: ModelDeploymentStatus, keep: int) -> None:
         """Drop the oldest ControllerRevisions beyond the history limit, never the live ones."""
@@ -94,7 +117,9 @@ class Converger:
         ordered = sorted(self._owned.revisions.values(), key=lambda r: int(r.get("revision", 0)), reverse=True)
         for revision in ordered[keep:]:
             if revision["metadata"].get("labels", {}).get(naming.REVISION_LABEL) not in live:
-                self._delete(self._apps.delete_namespaced_controller_revision, revision["metadata"]["name"])
+                self._delete(
+                    self._apps.delete_namespaced_controller_revision, "ControllerRevision", revision["metadata"]["name"]
+                )
 
     def workloads(self, status: ModelDeploymentStatus, desired: Desired, *, router_scales: bool) -> None:
         """Deployments for stable and canary, Services, and nothing else: stale revisions' Deployments go."""
@@ -118,7 +143,7 @@ class Converger:
         for name, manifest in wanted.items():
             self._ensure_deployment(manifest, own_replicas=not (router_scales and name in in_split))
         for name in set(self._owned.deployments) - set(wanted):
-            self._delete(self._apps.delete_namespaced_deployment, name)
+            self._delete(self._apps.delete_namespaced_deployment, "Deployment", name)
         stable_hash = desired.stable.hash if desired.stable else None
         canary_hash = desired.canary.hash if desired.canary else None
         for manifest in builders.services(
@@ -157,27 +182,50 @@ class Converger:
         canary = naming.canary_service(self._parent.name)
         return RouterState(canary_weight=observed.weights.get(canary, 0))
 
+    def _renumber(self, name: str, number: int) -> None:
+        """Rolled out again: renumber the ControllerRevision as Deployments do. A patch is refused (the API
+        server re-serialises the immutable ``data`` and calls it a change); a full replace is not."""
+        namespace = self._parent.namespace
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                live = self._apps.read_namespaced_controller_revision(name, namespace)
+                live.revision = number
+                self._apps.replace_namespaced_controller_revision(name, namespace, live)
+                return
+            except client.ApiException as error:
+                if not is_status(error, 409) or attempt == CONFLICT_RETRIES - 1:
+                    raise ConvergeError("renumbering", "ControllerRevision", name, error) from None
+
     def _ensure_deployment(self, manifest: Obj, *, own_replicas: bool) -> None:
         name = manifest["metadata"]["name"]
+        namespace = self._parent.namespace
         digest = _hash(manifest)
         manifest["metadata"].setdefault("annotations", {})[SPEC_HASH] = digest
         existing = self._owned.deployments.get(name)
         if existing is None:
             self._create(self._apps.create_namespaced_deployment, manifest)
             return
-        patch: dict[str, Any] = {}
-        if existing["metadata"].get("annotations", {}).get(SPEC_HASH) != digest:
-            existing["metadata"]["labels"] = manifest["metadata"]["labels"]
-            existing["metadata"].setdefault("annotations", {}).update(manifest["metadata"]["annotations"])
-            existing["spec"]["template"] = manifest["spec"]["template"]
-            if own_replicas:
-                existing["spec"]["replicas"] = manifest["spec"]["replicas"]
-            existing.pop("status", None)
-            self._apps.replace_namespaced_deployment(name, self._parent.namespace, existing)
+        if existing["metadata"].get("annotations", {}).get(SPEC_HASH) == digest:
+            if own_replicas and existing["spec"].get("replicas") != manifest["spec"]["replicas"]:
+                patch = {"spec": {"replicas": manifest["spec"]["replicas"]}}
+                try:
+                    self._apps.patch_namespaced_deployment(name, namespace, patch, _content_type=MERGE)
+                except client.ApiException as error:
+                    raise ConvergeError("scaling", "Deployment", name, error) from None
             return
-        if own_replicas and existing["spec"].get("replicas") != manifest["spec"]["replicas"]:
-            patch = {"spec": {"replicas": manifest["spec"]["replicas"]}}
-            self._apps.patch_namespaced_deployment(name, self._parent.namespace, patch, _content_type=MERGE)
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                self._apps.replace_namespaced_deployment(name, namespace, _updated(existing, manifest, own_replicas))
+                return
+            except client.ApiException as error:
+                if not is_status(error, 409) or attempt == CONFLICT_RETRIES - 1:
+                    raise ConvergeError("updating", "Deployment", name, error) from None
+            # Someone wrote the Deployment since we read it: read it again and re-apply the same change.
+            try:
+                live = self._apps.read_namespaced_deployment(name, namespace)
+            except client.ApiException as error:
+                raise ConvergeError("reading", "Deployment", name, error) from None
+            existing = self._apps.api_client.sanitize_for_serialization(live)
 
     def _ensure_service(self, manifest: Obj) -> None:
         name = manifest["metadata"]["name"]
@@ -186,21 +234,39 @@ class Converger:
             self._create(self._core.create_namespaced_service, manifest)
         elif existing["spec"].get("selector") != manifest["spec"]["selector"]:
             patch = {"spec": {"selector": manifest["spec"]["selector"]}}
-            self._core.patch_namespaced_service(name, self._parent.namespace, patch, _content_type=MERGE)
+            try:
+                self._core.patch_namespaced_service(name, self._parent.namespace, patch, _content_type=MERGE)
+            except client.ApiException as error:
+                raise ConvergeError("updating", "Service", name, error) from None
 
     def _create(self, create: Any, manifest: Obj) -> None:
         try:
             create(self._parent.namespace, manifest)
         except client.ApiException as error:
             if not is_status(error, 409):
-                raise
+                raise ConvergeError("creating", manifest["kind"], manifest["metadata"]["name"], error) from None
 
-    def _delete(self, delete: Any, name: str) -> None:
+    def _delete(self, delete: Any, kind: str, name: str) -> None:
         try:
             delete(name, self._parent.namespace, propagation_policy="Background")
         except client.ApiException as error:
             if not is_status(error, 404):
-                raise
+                raise ConvergeError("deleting", kind, name, error) from None
+
+
+def _updated(existing: Obj, manifest: Obj, own_replicas: bool) -> Obj:
+    """The live Deployment with our labels, annotations, template (and replicas, when ours) put in."""
+    updated = copy.deepcopy(existing)
+    updated["metadata"]["labels"] = manifest["metadata"]["labels"]
+    updated["metadata"]["annotations"] = {
+        **(updated["metadata"].get("annotations") or {}),
+        **manifest["metadata"]["annotations"],
+    }
+    updated["spec"]["template"] = manifest["spec"]["template"]
+    if own_replicas:
+        updated["spec"]["replicas"] = manifest["spec"]["replicas"]
+    updated.pop("status", None)
+    return updated
 
 
 def desired_split(name: str, desired: Desired, router_name: str) -> TrafficSplit | None:

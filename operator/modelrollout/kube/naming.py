@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from modelrollout import GROUP
@@ -43,8 +44,18 @@ def root_service(name: str) -> str:
     return name
 
 
+JOB_NAME_MAX_LENGTH = 63
+"""A Job's name is also the value of its pods' ``job-name`` label, so it is at most 63 characters."""
+
+
 def smoke_job_name(name: str, revision_hash: str, attempt: int, kind: str) -> str:
-    return f"{name}-smoke-{revision_hash}-{attempt}-{kind}"
+    """``<name>-smoke-<hash>-<attempt>-<kind>``; a long name is cut and a digest of it keeps names apart."""
+    suffix = f"-smoke-{revision_hash}-{attempt}-{kind}"
+    if len(name) + len(suffix) <= JOB_NAME_MAX_LENGTH:
+        return name + suffix
+    digest = hashlib.sha256(name.encode()).hexdigest()[:5]
+    kept = name[: max(1, JOB_NAME_MAX_LENGTH - len(suffix) - len(digest) - 1)].rstrip("-")
+    return f"{kept}-{digest}{suffix}"
 
 
 def owned_selector(name: str) -> str:

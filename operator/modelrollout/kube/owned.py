@@ -80,9 +80,40 @@ def smoke_outcome(
         failed = _condition(job, "Failed")
         if failed is not None:
             return SmokeObservation("Failed", _failure_reason(api, namespace, job, failed))
+    for job in found:
+        refused = _refused_pod(api, namespace, job)
+        if refused is not None:
+            return SmokeObservation("Failed", refused)
     if len(found) == len(expected_jobs) and all(_condition(job, "Complete") for job in found):
         return SmokeObservation("Passed")
     return SmokeObservation("Running")
+
+
+REFUSALS = ("forbidden", "is invalid")
+"""Words of a FailedCreate that will not go away by retrying: Pod Security, quota, an invalid pod. A
+timeout or an internal error is left to the Job controller's own retries."""
+
+
+def _refused_pod(api: client.ApiClient, namespace: str, job: Obj) -> str | None:
+    """Why the Job controller cannot create the Job's pod (its FailedCreate Event), while the Job has none.
+
+    Without this a pod refused by Pod Security leaves the Job silently empty until the smoke timeout,
+    and the ModelDeployment would say "timed out" instead of the cause.
+    """
+    job_status = job.get("status") or {}
+    if any(job_status.get(key) for key in ("active", "succeeded", "failed", "ready")) or _condition(job, "Complete"):
+        return None
+    name = job["metadata"]["name"]
+    selector = f"involvedObject.kind=Job,involvedObject.name={name},reason=FailedCreate"
+    events = client.CoreV1Api(api).list_namespaced_event(namespace, field_selector=selector)
+    newest_first = sorted(
+        events.items, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp, reverse=True
+    )
+    for event in newest_first:
+        message = (event.message or "").strip()
+        if any(word in message for word in REFUSALS):
+            return f"{name}: cannot create its pod: {message}"[:900]
+    return None
 
 
 def _condition(job: Obj, type_: str) -> Obj | None:
