@@ -10,6 +10,7 @@ tests that each alert fires on the series it is about.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,13 +30,23 @@ RULES = CHART / "files" / "prometheus-rules.yaml"
 KUBE_VERSION = "v1.31.0"
 """Helm built with `go install` defaults to Kubernetes v1.20 for rendering; the chart needs >= 1.27."""
 
+MONITORING_CRDS = [
+    "--api-versions",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/PrometheusRule",
+]
+"""What a cluster with the Prometheus Operator serves; without them the chart refuses monitoring objects."""
 ALL_FEATURES = [
     "--set",
     "serviceMonitor.enabled=true",
     "--set",
+    "modelServerMonitor.enabled=true",
+    "--set",
     "prometheusRule.enabled=true",
     "--set",
     "prometheusRule.additionalAlertLabels.team=ml",
+    *MONITORING_CRDS,
 ]
 
 
@@ -80,10 +91,11 @@ def normalised_rules(role: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[
 
 @pytest.mark.parametrize(
     "values",
-    [[], ALL_FEATURES, ["--set", "watchNamespaces={team-a,team-b}"], ["--set", "peering.enabled=false,replicaCount=1"]],
-    ids=["defaults", "all-features", "namespaced", "standalone"],
+    [[], ["--set", "watchNamespaces={team-a,team-b}"], ["--set", "peering.enabled=false,replicaCount=1"]],
+    ids=["defaults", "namespaced", "standalone"],
 )
 def test_helm_lint(values: list[str]) -> None:
+    """(`helm lint` cannot be told which APIs a cluster serves, so the monitoring objects are rendered below.)"""
     result = helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION, *values)
     assert "0 chart(s) failed" in result.stdout
 
@@ -92,65 +104,154 @@ def test_helm_template_renders_every_object() -> None:
     kinds = sorted(o["kind"] for o in render(*ALL_FEATURES))
     assert kinds == sorted(
         [
-            "ClusterKopfPeering",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
-            "CustomResourceDefinition",
-            "CustomResourceDefinition",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "ConfigMap",
             "Deployment",
             "PrometheusRule",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount",
+            "ServiceMonitor",
             "ServiceMonitor",
         ]
     )
 
 
-def test_peering_object_renders_whether_or_not_its_crd_is_served() -> None:
-    """The template looks the object up only when kopf.dev/v1 is served (lookup fails otherwise, on a fresh
-    install); either way `helm template` (no cluster) renders it. Verified against a real API server by hand:
-    install creates it after the CRDs, upgrade keeps it (same uid, peers' status kept)."""
-    for extra in ([], ["--api-versions", "kopf.dev/v1/ClusterKopfPeering"]):
-        peering = only(render(*extra), "ClusterKopfPeering")
-        assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-        assert "helm.sh/hook-delete-policy" not in peering["metadata"]["annotations"]
-
-
-def test_chart_refuses_several_replicas_without_peering() -> None:
+def failure(*extra: str) -> str:
     binary = require_tool("helm")
     result = subprocess.run(
-        [str(binary), "template", "x", str(CHART), "--kube-version", KUBE_VERSION, "--set", "peering.enabled=false"],
+        [str(binary), "template", "x", str(CHART), "--kube-version", KUBE_VERSION, *extra],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert result.returncode != 0
-    assert "needs peering.enabled" in result.stderr
+    assert result.returncode != 0, "the chart should have refused these values"
+    return result.stderr
 
 
-def test_namespaced_install_peers_in_each_namespace() -> None:
+def test_chart_refuses_several_replicas_without_peering() -> None:
+    assert "needs peering.enabled" in failure("--set", "peering.enabled=false")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("serviceMonitor.enabled", "ServiceMonitor"),
+        ("modelServerMonitor.enabled", "ServiceMonitor"),
+        ("prometheusRule.enabled", "PrometheusRule"),
+    ],
+)
+def test_monitoring_objects_need_the_prometheus_operator(value: str, kind: str) -> None:
+    """A clear message instead of Helm's "no matches for kind" (tests/integration/test_install.py: real server)."""
+    message = failure("--set", f"{value}=true")
+    assert f"{value}=true needs the Prometheus Operator's {kind} CRD" in message
+    assert "model-servers-scrape.yaml" in message
+
+
+def test_no_peering_object_is_rendered() -> None:
+    """The operator creates its ClusterKopfPeering at start-up; its CRD is in crds/, owned by no release."""
+    for extra in ([], ["--set", "watchNamespaces={team-a}"]):
+        objects = render(*extra)
+        assert not [o for o in objects if o["kind"] in {"ClusterKopfPeering", "KopfPeering"}]
+        assert not by_kind(objects, "CustomResourceDefinition")
+    peering_crd = yaml.safe_load((CHART / "crds" / "clusterkopfpeerings.kopf.dev.yaml").read_text())
+    assert peering_crd["spec"]["names"]["kind"] == "ClusterKopfPeering"
+
+
+def test_namespaced_install_has_no_cluster_wide_namespaced_rights() -> None:
     objects = render("--set", "watchNamespaces={team-a,team-b}")
-    assert by_kind(objects, "ClusterKopfPeering") == []
-    peerings = by_kind(objects, "KopfPeering")
-    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
     container = only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert "--all-namespaces" not in container["args"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODELROLLOUT_NAMESPACES"] == "team-a,team-b"
+    # Namespaces missing at install are created (kept on uninstall); `helm template` cannot look, so both.
+    namespaces = by_kind(objects, "Namespace")
+    assert sorted(n["metadata"]["name"] for n in namespaces) == ["team-a", "team-b"]
+    assert all(n["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for n in namespaces)
+
+
+def test_operator_service_monitor_honours_labels() -> None:
+    """The operator's series carry the model's `namespace`; without honorLabels it becomes exported_namespace."""
+    monitor = only(render(*ALL_FEATURES), "ServiceMonitor", "modelrollout")
+    assert [e["honorLabels"] for e in monitor["spec"]["endpoints"]] == [True]
+
+
+def test_model_server_monitor_uses_the_plain_scrape_config() -> None:
+    """One relabelling for both: the ServiceMonitor's is the plain scrape config's, in camelCase."""
+    monitor = only(render(*ALL_FEATURES), "ServiceMonitor", "-model-servers")
+    plain = yaml.safe_load((CHART / "files" / "model-servers-scrape.yaml").read_text())["scrape_configs"][0]
+    camel = {"source_labels": "sourceLabels", "target_label": "targetLabel"}
+    expected = [{camel.get(k, k): v for k, v in rule.items()} for rule in plain["relabel_configs"][1:]]
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["relabelings"] == expected
+    assert endpoint["port"] == "http"
+    assert plain["relabel_configs"][0]["source_labels"] == ["__meta_kubernetes_endpointslice_port_name"]
+    assert "honorLabels" not in endpoint, "a model server must not export namespace, model, revision or role"
+    assert monitor["spec"]["selector"] == {
+        "matchExpressions": [{"key": "modelrollout.dev/role", "operator": "In", "values": ["stable", "canary"]}]
+    }
+
+
+def test_prometheus_connection_values_become_settings() -> None:
+    objects = render(
+        "--set-json",
+        'prometheus.headers={"X-Scope-OrgID":"team-a"}',
+        "--set",
+        "prometheus.bearerToken.secretName=prom-token",
+        "--set",
+        "prometheus.basicAuth.username=ops,prometheus.basicAuth.passwordSecretName=prom-pass",
+        "--set",
+        "prometheus.tls.caSecretName=prom-ca,prometheus.tls.clientCertSecretName=prom-client",
+        "--set",
+        "prometheus.tls.insecureSkipVerify=true",
+    )
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["MODELROLLOUT_PROMETHEUS_HEADERS"]["value"] == '{"X-Scope-OrgID":"team-a"}'
+    assert env["MODELROLLOUT_PROMETHEUS_BEARER_TOKEN_FILE"]["value"] == "/etc/modelrollout/prometheus/token/token"
+    assert env["MODELROLLOUT_PROMETHEUS_USERNAME"]["value"] == "ops"
+    assert env["MODELROLLOUT_PROMETHEUS_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "prom-pass", "key": "password"}
+    }
+    assert env["MODELROLLOUT_PROMETHEUS_CA_FILE"]["value"] == "/etc/modelrollout/prometheus/ca/ca.crt"
+    assert env["MODELROLLOUT_PROMETHEUS_CERT_FILE"]["value"] == "/etc/modelrollout/prometheus/client/tls.crt"
+    assert env["MODELROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY"]["value"] == "true"
+    volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert volumes == {"prometheus-token": "prom-token", "prometheus-ca": "prom-ca", "prometheus-client": "prom-client"}
+    mounts = {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"prometheus-token", "prometheus-ca", "prometheus-client"} <= mounts
+
+
+def test_dashboards_are_configmaps_for_the_grafana_sidecar() -> None:
+    maps = by_kind(render(), "ConfigMap")
+    files = sorted(p.name for p in (CHART / "dashboards").glob("*.json"))
+    assert sorted(k for m in maps for k in m["data"]) == files
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        for text in config_map["data"].values():
+            json.loads(text)
 
 
 # --- the chart renders what kustomize installs ---------------------------------------------------
 
 
 def test_rbac_rules_match_kustomize() -> None:
-    """The same permissions whichever way the operator is installed."""
+    """The same permissions whichever way the operator is installed (tests/unit/test_rbac.py: equal to the calls)."""
     rendered = render()
     base = base_objects()
     assert normalised_rules(only(rendered, "ClusterRole", "-operator")) == normalised_rules(
         only(base, "ClusterRole", "modelrollout-operator")
+    )
+    assert normalised_rules(only(rendered, "ClusterRole", "-secrets")) == normalised_rules(
+        only(base, "ClusterRole", "-secrets")
     )
     for name in ("modelrollout-view", "modelrollout-edit"):
         chart_role, base_role = only(rendered, "ClusterRole", name), only(base, "ClusterRole", name)
@@ -171,19 +272,17 @@ def test_operator_pod_matches_kustomize() -> None:
     assert chart_deployment["spec"]["strategy"] == base_deployment["spec"]["strategy"]
 
 
-def test_peering_crds_match_kustomize() -> None:
-    def crds(objects: list[dict[str, Any]]) -> dict[str, Any]:
-        return {o["metadata"]["name"]: o["spec"] for o in by_kind(objects, "CustomResourceDefinition")}
-
-    base_peering = {k: v for k, v in crds(base_objects()).items() if k.endswith(".kopf.dev")}
-    assert crds(render()) == base_peering
-    peering = only(render(), "ClusterKopfPeering")
-    assert peering["metadata"]["name"] == only(base_objects(), "ClusterKopfPeering")["metadata"]["name"]
+def test_peering_crd_matches_kustomize() -> None:
+    base_peering = [o for o in by_kind(base_objects(), "CustomResourceDefinition") if o["spec"]["group"] == "kopf.dev"]
+    chart_peering = yaml.safe_load((CHART / "crds" / "clusterkopfpeerings.kopf.dev.yaml").read_text())
+    assert [o["spec"] for o in base_peering] == [chart_peering["spec"]]
 
 
 def test_chart_crds_folder_holds_the_generated_crds() -> None:
-    """crds/ is written by `make crds`; the chart must ship the same CRDs as the kustomize base."""
-    chart_crds = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
+    """crds/ is written by `make crds` (plus kopf's peering CRD); the chart ships the kustomize base's CRDs."""
+    chart_crds = {
+        p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml") if not p.name.endswith(".kopf.dev.yaml")
+    }
     base_crds = {p.name: p.read_text() for p in (BASE / "crds").glob("*.yaml")}
     assert chart_crds == base_crds
 

@@ -20,26 +20,21 @@ PEERING = "modelrollout"
 @pytest.fixture
 def ns(cluster: Any) -> Iterator[Namespace]:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
-    # The file holds the peering CRDs and the cluster-wide peering object: the object needs a second apply
-    # once its CRD is established (docs/install.md says the same for kubectl apply -k).
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "manifests/base/kopf-peering.yaml", check=False
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/kopfpeerings.kopf.dev")
+    # The peering CRD; the operator creates its ClusterKopfPeering itself at start-up (kube/bootstrap.py).
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "manifests/base/kopf-peering.yaml")
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/clusterkopfpeerings.kopf.dev")
     with namespace(cluster.api_client()) as created:
-        created.objects.create_namespaced_custom_object(
-            "kopf.dev",
-            "v1",
-            created.name,
-            "kopfpeerings",
-            {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": PEERING}},
-        )
         yield created
+        cluster.kubectl("delete", "clusterkopfpeering", peering_name(created), "--ignore-not-found")
+
+
+def peering_name(ns: Namespace) -> str:
+    """One peering object per test, so concurrent sessions on a shared cluster do not pause each other."""
+    return f"{PEERING}-{ns.name}"
 
 
 def peers(ns: Namespace) -> dict[str, Any]:
-    found = ns.objects.get_namespaced_custom_object("kopf.dev", "v1", ns.name, "kopfpeerings", PEERING)
+    found = ns.objects.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering_name(ns))
     return dict(found.get("status") or {})
 
 
@@ -55,7 +50,7 @@ def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
         peer: OperatorProcess(
             cluster.kubeconfig,
             prometheus.url,
-            peering=PEERING,
+            peering=peering_name(ns),
             extra_env={"POD_ID": peer, "MODELROLLOUT_PEERING_LIFETIME": "10"},
         ).start()
         for peer in ("replica-a", "replica-b")

@@ -68,7 +68,7 @@ def test_base_installs_every_generated_crd() -> None:
     crds = {o["metadata"]["name"] for o in base_objects() if o["kind"] == "CustomResourceDefinition"}
     generated = {p.stem for p in (REPO / "crds").glob("*.yaml")}
     assert generated <= crds
-    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
+    assert "clusterkopfpeerings.kopf.dev" in crds
 
 
 def test_default_overlay_pins_the_image_tag() -> None:
@@ -78,19 +78,20 @@ def test_default_overlay_pins_the_image_tag() -> None:
 
 
 def test_base_namespaced_objects_live_in_the_operator_namespace() -> None:
-    # A kustomize `namespace:` would also land on the cluster-scoped ClusterKopfPeering.
-    assert "namespace" not in kustomization(BASE)
     for obj in base_objects():
-        if obj["kind"] in {"Deployment", "Service", "ServiceAccount"}:
+        if obj["kind"] in {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"}:
             assert obj["metadata"]["namespace"] == "modelrollout-system"
     only(base_objects(), "Namespace", "modelrollout-system")
-    binding = only(base_objects(), "ClusterRoleBinding")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "modelrollout", "namespace": "modelrollout-system"}
+    bindings = [o for o in base_objects() if o["kind"] in {"ClusterRoleBinding", "RoleBinding"}]
+    assert sorted(b["roleRef"]["name"] for b in bindings) == [
+        "modelrollout-operator",
+        "modelrollout-operator",
+        "modelrollout-operator-secrets",
     ]
-    assert (
-        binding["roleRef"]["name"] == only(base_objects(), "ClusterRole", "modelrollout-operator")["metadata"]["name"]
-    )
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "modelrollout", "namespace": "modelrollout-system"}
+        ]
 
 
 # --- RBAC --------------------------------------------------------------------------------------------
@@ -125,21 +126,24 @@ def grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 
 def test_operator_role_is_least_privilege() -> None:
-    """Spot checks of the permissions docs/install.md promises the operator does not have."""
+    """Spot checks of the permissions docs/install.md promises the operator does not have
+    (tests/unit/test_rbac.py checks the rules equal the calls the code makes)."""
     granted = grants(only(base_objects(), "ClusterRole", "modelrollout-operator"))
-    assert ("", "secrets", "get") in granted
-    assert not {("", "secrets", verb) for verb in KNOWN_VERBS - {"get"}} & granted, "secrets: get by name only"
-    assert not {("", "pods", verb) for verb in ("create", "delete", "patch", "update")} & granted
+    assert not [g for g in granted if g[1] == "secrets"], "secrets are in their own role"
+    secrets = grants(only(base_objects(), "ClusterRole", "modelrollout-operator-secrets"))
+    assert secrets == {("", "secrets", "get")}, "secrets: get by name only"
+    assert not {("", "pods", verb) for verb in ("get", "create", "delete", "patch", "update")} & granted
     assert not {("modelrollout.dev", kind, verb) for kind in ("modeldeployments",) for verb in ("create", "delete")} & (
         granted
     )
     assert not [g for g in granted if g[1] in {"clusterroles", "roles", "rolebindings", "clusterrolebindings"}]
     assert not [g for g in granted if g[0] == "coordination.k8s.io"], "kopf peering, not Leases: no lease rights"
-    assert ("", "pods/log", "get") in granted
     # Renumbering a revision rolled out again is a full update: the API server refuses a patch of
     # a ControllerRevision (it re-serialises the immutable data). Patch is therefore not granted.
     assert ("apps", "controllerrevisions", "update") in granted
     assert ("apps", "controllerrevisions", "patch") not in granted
+    own = grants(only(base_objects(), "Role", "modelrollout-operator"))
+    assert own == {("", "pods", "get")}, "its own pod (the smoke image), in its own namespace only"
 
 
 def test_user_roles_aggregate_into_view_and_edit() -> None:
@@ -195,12 +199,21 @@ def test_deployment_runs_the_operator_as_specified() -> None:
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
-def test_peering_object_matches_the_operator_configuration() -> None:
-    """The operator finds its ClusterKopfPeering by the name in MODELROLLOUT_PEERING_NAME."""
+def test_no_object_whose_crd_the_same_apply_creates() -> None:
+    """One `kubectl apply -k` on a fresh cluster: the operator creates its ClusterKopfPeering itself."""
+    crd_kinds = {o["spec"]["names"]["kind"] for o in base_objects() if o["kind"] == "CustomResourceDefinition"}
+    assert not [o for o in base_objects() if o["kind"] in crd_kinds]
     env = {e["name"]: e.get("value") for e in operator_container(base_objects())["env"]}
-    peering = only(base_objects(), "ClusterKopfPeering")
-    assert peering["apiVersion"] == "kopf.dev/v1"
-    assert peering["metadata"]["name"] == env["MODELROLLOUT_PEERING_NAME"]
+    assert env["MODELROLLOUT_PEERING_NAME"] == "modelrollout"
+
+
+def test_smoke_image_is_the_operator_pods_own() -> None:
+    """No second copy of the image for an overlay to forget: the operator reads its own pod."""
+    env = {e["name"]: e for e in operator_container(base_objects())["env"]}
+    assert "MODELROLLOUT_OPERATOR_IMAGE" not in env
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert operator_container(base_objects())["name"] == "operator"
 
 
 # --- one image everywhere -------------------------------------------------------------------------
@@ -248,8 +261,18 @@ def test_kustomize_build(overlay: str) -> None:
     objects = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert operator_container(objects)["image"] == f"{IMAGE_REPOSITORY}:{chart_app_version()}"
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == sorted({o["kind"] for o in base_objects()})
+    assert kinds == sorted({o["kind"] for o in base_objects()} | {"ConfigMap"})  # + the generated dashboards
     for obj in objects:
-        namespaced = obj["kind"] in {"Deployment", "Service", "ServiceAccount"}
+        namespaced = obj["kind"] in {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap"}
         assert (obj["metadata"].get("namespace") == "modelrollout-system") == namespaced, obj["metadata"]
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "modelrollout"
+
+
+def test_kustomize_dashboards_are_the_charts() -> None:
+    """manifests/base/dashboards is a copy of charts/modelrollout/dashboards (kustomize cannot read outside its root)."""
+    chart = {p.name: p.read_text() for p in (CHART / "dashboards").glob("*.json")}
+    base = {p.name: p.read_text() for p in (BASE / "dashboards").glob("*.json")}
+    assert chart == base
+    assert sorted(chart) == ["fleet-overview.json", "model.json"]
+    generated = {g["files"][0] for g in kustomization(BASE)["configMapGenerator"]}
+    assert generated == {f"dashboards/{name}" for name in chart}
