@@ -126,6 +126,7 @@ def _staged(final: Path) -> Iterator[Path]:
     """Build into a temporary sibling and rename it into place only when complete."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    tmp.chmod(0o755)
     try:
         yield tmp
         (tmp / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
