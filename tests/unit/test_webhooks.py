@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelrollout.engine.webhooks import DeliveryError, post_json
+from modelrollout.engine.webhooks import Delivered, DeliveryError, Dispatcher, Failed, InFlight, post_json, redact
 
 
 class Receiver(HTTPServer):
@@ -47,8 +47,11 @@ def receiver() -> Iterator[Receiver]:
     thread.join()
 
 
+TOKEN = "T0KEN-s3cr3t-b7c1"
+
+
 def url(server: Receiver) -> str:
-    return f"http://127.0.0.1:{server.server_port}/hooks/drift"
+    return f"http://127.0.0.1:{server.server_port}/hooks/{TOKEN}"
 
 
 def test_delivers_the_payload_as_json(receiver: Receiver) -> None:
@@ -59,10 +62,13 @@ def test_delivers_the_payload_as_json(receiver: Receiver) -> None:
     assert headers["Content-Type"] == "application/json"
 
 
-def test_an_error_status_is_a_delivery_error_with_the_answer(receiver: Receiver) -> None:
+def test_an_error_status_is_a_delivery_error_with_the_code_and_its_standard_phrase_only(receiver: Receiver) -> None:
+    """The receiver's answer is never copied: a webhook pointed at an internal service would reflect it."""
     receiver.status = 404
-    with pytest.raises(DeliveryError, match="404 Not Found: channel_not_found"):
+    with pytest.raises(DeliveryError, match="answered 404 Not Found") as raised:
         post_json(url(receiver), {"text": "x"}, timeout=2)
+    assert "channel_not_found" not in str(raised.value)
+    assert TOKEN not in str(raised.value)
 
 
 def test_a_slow_receiver_times_out(receiver: Receiver) -> None:
@@ -85,3 +91,77 @@ def test_a_closed_port_is_unreachable() -> None:
 def test_only_http_urls_are_accepted(bad: str) -> None:
     with pytest.raises(DeliveryError, match="must be http or https"):
         post_json(bad, {"text": "x"}, timeout=1)
+
+
+HOSTILE_URLS = [
+    f"http://example.invalid/hooks/{TOKEN}\r\nX-Injected: 1",
+    f"http://example.invalid/hooks/{TOKEN}\x00",
+    f"http://exa mple.invalid/{TOKEN}",
+    f"http://[::1/{TOKEN}",
+    f"http://user:{TOKEN}@127.0.0.1:1/hooks",
+    f"http://127.0.0.1:99999/{TOKEN}",
+    f"http://127.0.0.1:notaport/{TOKEN}",
+    f"https://\u2603.invalid/{TOKEN}",
+    f"http:///{TOKEN}",
+    f"http://{TOKEN}.invalid/hooks",
+    f"javascript:{TOKEN}",
+    f" http://127.0.0.1:1/{TOKEN}",
+    f"http://127.0.0.1:1/{TOKEN}?q=\x7f",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_URLS)
+def test_every_malformed_url_is_a_delivery_error_that_does_not_quote_the_secret(bad: str) -> None:
+    """Control characters, bad hosts and ports, user info: one DeliveryError each, never the URL's path or token
+    (a host is named only when it is a plain one, and a token-like host is the URL's own business)."""
+    with pytest.raises(DeliveryError) as raised:
+        post_json(bad, {"text": "x"}, timeout=0.5)
+    message = str(raised.value)
+    assert "/hooks" not in message
+    if not bad.startswith(f"http://{TOKEN}"):
+        assert TOKEN not in message, message
+
+
+def test_redaction_keeps_only_scheme_and_host() -> None:
+    assert redact(f"https://hooks.slack.com/services/{TOKEN}?x=1") == "https://hooks.slack.com/…"
+    assert redact(f"https://u:{TOKEN}@hooks.example/x") == "https://hooks.example/…"
+    assert redact("https://bad host/x") == "<malformed URL>"
+
+
+def test_a_receiver_that_never_answers_holds_a_delivery_thread_not_the_caller(receiver: Receiver) -> None:
+    receiver.delay = 2.0
+    dispatcher = Dispatcher(timeout=0.5, workers=2)
+    started = time.monotonic()
+    for index in range(5):
+        dispatcher.submit(("ns", f"m{index}", "Firing"), url(receiver), {"text": "x"})
+    assert time.monotonic() - started < 0.2, "submitting never waits for a receiver"
+    assert dispatcher.outcome(("ns", "m0", "Firing")) is InFlight
+    assert dispatcher.outcome(("ns", "other", "Firing")) is None
+    deadline = time.monotonic() + 10
+    outcomes: dict[int, object] = {}
+    while len(outcomes) < 5 and time.monotonic() < deadline:
+        for index in range(5):
+            found = dispatcher.outcome(("ns", f"m{index}", "Firing"))
+            if found is not None and found is not InFlight:
+                outcomes[index] = found
+        time.sleep(0.05)
+    assert all(isinstance(o, Failed) and "timed out" in o.message for o in outcomes.values()), outcomes
+    assert len(outcomes) == 5
+    assert all(TOKEN not in o.message for o in outcomes.values() if isinstance(o, Failed))
+
+
+def test_the_inline_dispatcher_has_the_outcome_at_once(receiver: Receiver) -> None:
+    dispatcher = Dispatcher(timeout=2, workers=0)
+    dispatcher.submit(("ns", "m", "Firing"), url(receiver), {"text": "x"})
+    assert dispatcher.outcome(("ns", "m", "Firing")) == Delivered(200)
+    assert dispatcher.outcome(("ns", "m", "Firing")) is None, "an outcome is handed out once"
+
+
+def test_too_many_deliveries_in_flight_fail_fast(receiver: Receiver) -> None:
+    receiver.delay = 1.0
+    dispatcher = Dispatcher(timeout=2, workers=1, max_pending=1)
+    dispatcher.submit(("ns", "a", "Firing"), url(receiver), {"text": "x"})
+    dispatcher.submit(("ns", "b", "Firing"), url(receiver), {"text": "x"})
+    refused = dispatcher.outcome(("ns", "b", "Firing"))
+    assert isinstance(refused, Failed)
+    assert "too many" in refused.message

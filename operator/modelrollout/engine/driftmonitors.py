@@ -10,6 +10,7 @@ loses nor repeats an alert or an action.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import functools
 import logging
@@ -32,7 +33,7 @@ from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.engine.context import Context
 from modelrollout.engine.ticking import Tick, parse_status
-from modelrollout.engine.webhooks import DeliveryError, post_json
+from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
 from modelrollout.engine.writing import MERGE, post_event
 from modelrollout.kube.client import api_client, is_status
 from modelrollout.metrics.source import NoDataError, QueryError
@@ -43,6 +44,8 @@ KIND = "driftmonitor"
 logger = logging.getLogger(__name__)
 
 JSON_PATCH = "application/json-patch+json"
+WEBHOOK_WORKERS = 4
+"""Concurrent webhook POSTs: receivers that never answer hold these threads, not the reconcile threads."""
 
 EventSink = Callable[[Any, str, str, str], None]
 """``(body, type, reason, message)``: kopf's Events in the operator, a recorder in tests."""
@@ -51,6 +54,7 @@ EventSink = Callable[[Any, str, str, str], None]
 def register(context: Context) -> None:
     """Attach the handlers; called once at start-up with the operator's shared context."""
     gauges = Gauges()
+    dispatcher = Dispatcher(timeout=context.settings.webhook_timeout, workers=WEBHOOK_WORKERS)
 
     @kopf.timer(GROUP, VERSION, dm.PLURAL, interval=context.settings.tick_seconds, sharp=False)
     def tick(body: kopf.Body, **_: Any) -> None:
@@ -59,12 +63,13 @@ def register(context: Context) -> None:
             KIND,
             dm.PLURAL,
             dm.DriftMonitorStatus,
-            lambda: reconcile(context, guard.api, guard.body, now=guard.now, gauges=gauges),
+            lambda: reconcile(context, guard.api, guard.body, now=guard.now, gauges=gauges, dispatcher=dispatcher),
         )
 
     @kopf.on.delete(GROUP, VERSION, dm.PLURAL, optional=True)
     def deleted(namespace: str | None, name: str, **_: Any) -> None:
         gauges.forget(namespace or "", name)
+        dispatcher.forget(namespace or "", name)
 
 
 def reconcile(
@@ -75,10 +80,20 @@ def reconcile(
     now: datetime,
     gauges: Gauges | None = None,
     post: EventSink = post_event,
+    dispatcher: Dispatcher | None = None,
 ) -> dm.DriftMonitorStatus:
-    """One tick of one DriftMonitor (the whole object as the API server returns it); returns the new status."""
+    """One tick of one DriftMonitor (the whole object as the API server returns it); returns the new status.
+
+    Without a ``dispatcher`` a webhook is posted inline, so the tick's status already holds the outcome.
+    """
     reconciliation = Reconciliation(
-        context=context, api=api, body=dict(obj), now=now, gauges=gauges or Gauges(), post=post
+        context=context,
+        api=api,
+        body=dict(obj),
+        now=now,
+        gauges=gauges or Gauges(),
+        post=post,
+        dispatcher=dispatcher or Dispatcher(timeout=context.settings.webhook_timeout, workers=0),
     )
     return reconciliation.run(dict(obj.get("spec") or {}), dict(obj.get("status") or {}))
 
@@ -127,6 +142,7 @@ class Reconciliation(Tick):
     """One tick of one DriftMonitor."""
 
     gauges: Gauges
+    dispatcher: Dispatcher
     post: EventSink = post_event
 
     def run(self, raw_spec: dict[str, Any], raw_status: dict[str, Any]) -> dm.DriftMonitorStatus:
@@ -255,16 +271,26 @@ class Reconciliation(Tick):
         return patched
 
     def _deliver(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
+        """Start the POST on the dispatcher's pool, and record its outcome at a later tick (or this one)."""
         webhook = spec.alerting.webhook
         if webhook is None:
             updated = drift.alert_cancelled(status)
         else:
-            payload = drift.alert_payload(self.namespace, self.name, spec, status)
-            try:
-                post_json(self._secret(webhook.url_secret_ref), payload, timeout=self.context.settings.webhook_timeout)
-            except DeliveryError as error:
-                logger.warning("%s/%s: alert delivery failed: %s", self.namespace, self.name, error)
-                updated = drift.alert_failed(status, str(error), self.now)
+            key = (self.namespace, self.name, status.alert.pending or "", status.alert.fingerprint or "")
+            outcome = self.dispatcher.outcome(key)
+            if outcome is None:
+                try:
+                    url = self._secret(webhook.url_secret_ref)
+                except DeliveryError as error:
+                    outcome = Failed(str(error))
+                else:
+                    self.dispatcher.submit(key, url, drift.alert_payload(self.namespace, self.name, spec, status))
+                    outcome = self.dispatcher.outcome(key)
+            if outcome is None or outcome is InFlight:
+                return status
+            if isinstance(outcome, Failed):
+                logger.warning("%s/%s: alert delivery failed: %s", self.namespace, self.name, outcome.message)
+                updated = drift.alert_failed(status, outcome.message, self.now)
             else:
                 updated = drift.alert_delivered(status, self.now)
         self._record(status, drift.Decision(status=updated))
@@ -278,7 +304,10 @@ class Reconciliation(Tick):
         value = (secret.data or {}).get(ref.key)
         if value is None:
             raise DeliveryError(f"Secret {ref.name} has no key {ref.key!r}")
-        return base64.b64decode(value).decode().strip()
+        try:
+            return base64.b64decode(value, validate=True).decode().strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise DeliveryError(f"Secret {ref.name} key {ref.key!r} does not hold UTF-8 text") from None
 
     # --- recording ----------------------------------------------------------------------------------------------
 
