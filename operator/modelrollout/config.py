@@ -79,6 +79,10 @@ class Settings:
     """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies."""
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """kopf's liveness probe endpoint; None turns it off."""
+    cross_namespace_queries: bool = False
+    """Let guardrail, experiment and drift queries read any namespace. Off, every vector selector is limited to
+    the resource's own namespace (metrics/scoping.py), so a tenant cannot read another's series; an admin whose
+    users are trusted may turn it on (MODELROLLOUT_CROSS_NAMESPACE_QUERIES=true)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +108,7 @@ class Settings:
             webhook_timeout=float(get("WEBHOOK_TIMEOUT") or defaults.webhook_timeout),
             peering_lifetime=int(get("PEERING_LIFETIME") or defaults.peering_lifetime),
             liveness_endpoint=(get("LIVENESS") or None) if get("LIVENESS") is not None else defaults.liveness_endpoint,
+            cross_namespace_queries=(get("CROSS_NAMESPACE_QUERIES") or "").strip().lower() in ("1", "true", "yes"),
         )
 
 

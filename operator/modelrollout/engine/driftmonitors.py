@@ -36,6 +36,7 @@ from modelrollout.engine.ticking import Tick, parse_status
 from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
 from modelrollout.engine.writing import MERGE, post_event
 from modelrollout.kube.client import api_client, is_status
+from modelrollout.metrics.scoping import ScopeError, scope
 from modelrollout.metrics.source import NoDataError, QueryError
 from modelrollout.metrics.templates import TemplateError, render
 from modelrollout.references import Reference
@@ -228,8 +229,12 @@ class Reconciliation(Tick):
         for query in queries:
             try:
                 promql = render(query.template, query.variables)
+                if not self.context.settings.cross_namespace_queries:
+                    promql = scope(promql, self.namespace)
             except TemplateError as error:
                 return drift.Failure("InvalidQuery", f"{query.name}: {error}")
+            except ScopeError as error:
+                return drift.Failure("QueryOutsideNamespace", f"{query.name}: {error}")
             try:
                 answers[query.name] = self.context.metrics.query_vector(promql)
             except NoDataError:

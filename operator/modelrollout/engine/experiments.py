@@ -164,7 +164,11 @@ class Reconciliation(Tick):
             if len(current) < len(revisions):
                 return None
             target = core.Target(self.namespace, self.name, current, elapsed_seconds=0.0)
-            return answer_all(self.context.metrics, core.plan_design(spec, target))
+            return answer_all(
+                self.context.metrics,
+                core.plan_design(spec, target),
+                cross_namespace=self.context.settings.cross_namespace_queries,
+            )
         if not core.analysis_due(spec, status, self.now):
             return None
         # The revisions recorded at the start: a look measures the models the experiment started with.
@@ -182,7 +186,11 @@ class Reconciliation(Tick):
             known,
             elapsed_seconds=(self.now - status.started_at).total_seconds(),
         )
-        return answer_all(self.context.metrics, core.plan_analysis(spec, target))
+        return answer_all(
+            self.context.metrics,
+            core.plan_analysis(spec, target),
+            cross_namespace=self.context.settings.cross_namespace_queries,
+        )
 
     def _route(
         self, spec: exp.ExperimentSpec, traffic: core.Traffic | None

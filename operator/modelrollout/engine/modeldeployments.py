@@ -154,7 +154,13 @@ class Reconciliation(Tick):
         known = find_condition(status.conditions, "ConfigurationValid")
         if status.observed_generation == self.generation and known is not None and known.status == "True":
             return status
-        problems = preflight.check(spec, self.namespace, self.api, self.context.metrics)
+        problems = preflight.check(
+            spec,
+            self.namespace,
+            self.api,
+            self.context.metrics,
+            cross_namespace=self.context.settings.cross_namespace_queries,
+        )
         message = "; ".join(p.message for p in problems)[:1000]
         if problems:
             value, reason = "False", problems[0].reason

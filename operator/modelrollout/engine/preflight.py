@@ -14,6 +14,7 @@ from kubernetes import client
 
 from modelrollout.api.modeldeployment import ModelDeploymentSpec
 from modelrollout.kube.client import is_status
+from modelrollout.metrics.scoping import ScopeError, scope
 from modelrollout.metrics.source import MetricSource, QueryError
 from modelrollout.metrics.templates import TemplateError, render
 
@@ -45,13 +46,26 @@ def templates(spec: ModelDeploymentSpec) -> list[tuple[str, str]]:
     return found
 
 
-def check(spec: ModelDeploymentSpec, namespace: str, api: client.ApiClient, metrics: MetricSource) -> list[Problem]:
+def check(
+    spec: ModelDeploymentSpec,
+    namespace: str,
+    api: client.ApiClient,
+    metrics: MetricSource,
+    *,
+    cross_namespace: bool = False,
+) -> list[Problem]:
+    """Every problem found; a query that reads another namespace is one unless ``cross_namespace``."""
     problems: list[Problem] = []
     for where, template in templates(spec):
         try:
-            promql = render(template, SAMPLE_VARIABLES)
+            promql = render(template, {**SAMPLE_VARIABLES, "namespace": namespace})
+            if not cross_namespace:
+                promql = scope(promql, namespace)
         except TemplateError as error:
             problems.append(Problem("InvalidQueryTemplate", f"{where}: {error}"))
+            continue
+        except ScopeError as error:
+            problems.append(Problem("QueryOutsideNamespace", f"{where}: {error}"))
             continue
         try:
             error_text = metrics.validate(promql)
