@@ -16,6 +16,7 @@ import kopf
 from modelrollout import GROUP, telemetry
 from modelrollout.config import Settings
 from modelrollout.engine.context import Context
+from modelrollout.engine.ticking import NoDiffBaseStorage
 from modelrollout.kube import bootstrap
 from modelrollout.kube.client import api_client, counting_login
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
@@ -53,7 +54,7 @@ def configure(operator_settings: Settings) -> None:
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Our progress lives in status; kopf's own bookkeeping stays in annotations under our prefix.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = NoDiffBaseStorage()  # timers need no diff; big specs stay writable
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = 16
         settings.peering.mandatory = operator_settings.peering is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import kopf
 from kubernetes import client
 from pydantic import ValidationError
 
@@ -57,6 +58,23 @@ def parse_status(model: type[S], raw: Mapping[str, Any] | None) -> S:
     except ValidationError:
         logger.warning("unreadable %s, starting from an empty one: %s", model.__name__, raw)
         return model()
+
+
+class NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """kopf's diff-base that remembers nothing: our timers decide from status, never from kopf's diff.
+
+    kopf's default keeps the whole spec in the ``last-handled-configuration`` annotation; annotations are
+    limited to 256 KiB in total, so a big spec made every patch of kopf's fail and the object was throttled
+    for good. Reporting the current essence as the last handled one makes every change a no-op for kopf's
+    change detection (we register no create/update handlers), and nothing is written.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        essence: kopf.BodyEssence = self.build(body=body)
+        return essence
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        del body, patch, essence
 
 
 @dataclass
