@@ -234,7 +234,7 @@ class Reconciliation(Tick):
             except TemplateError as error:
                 return drift.Failure("InvalidQuery", f"{query.name}: {error}")
             except ScopeError as error:
-                return drift.Failure("QueryOutsideNamespace", f"{query.name}: {error}")
+                return drift.Failure(error.reason, f"{query.name}: {error}")
             try:
                 answers[query.name] = self.context.metrics.query_vector(promql)
             except NoDataError:

@@ -65,7 +65,7 @@ def check(
             problems.append(Problem("InvalidQueryTemplate", f"{where}: {error}"))
             continue
         except ScopeError as error:
-            problems.append(Problem("QueryOutsideNamespace", f"{where}: {error}"))
+            problems.append(Problem(error.reason, f"{where}: {error}"))
             continue
         try:
             error_text = metrics.validate(promql)

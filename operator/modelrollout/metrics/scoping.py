@@ -57,6 +57,15 @@ _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v
 class ScopeError(ValueError):
     """The query reads another namespace, or cannot be checked; it is not sent."""
 
+    reason = "QueryOutsideNamespace"
+    """The condition reason that reports it."""
+
+
+class QueryParseError(ScopeError):
+    """The query is not PromQL (so its selectors cannot be known)."""
+
+    reason = "InvalidQuery"
+
 
 @dataclass(frozen=True, slots=True)
 class _Token:
@@ -127,7 +136,7 @@ def _tokens(promql: str) -> list[_Token]:
             continue
         operator = next((op for op in _OPERATORS if promql.startswith(op, i)), None)
         if operator is None:
-            raise ScopeError(f"unexpected character {char!r} at offset {i}")
+            raise QueryParseError(f"unexpected character {char!r} at offset {i}")
         tokens.append(_Token("op", operator, i, i + len(operator)))
         i += len(operator)
     return tokens
@@ -146,7 +155,7 @@ def _string_end(promql: str, start: int) -> int:
         if char == "\n" and quote != "`":
             break
         i += 1
-    raise ScopeError(f"string literal opened at offset {start} is never closed")
+    raise QueryParseError(f"string literal opened at offset {start} is never closed")
 
 
 def _unquote(text: str) -> str:
@@ -230,7 +239,7 @@ def _closing(tokens: list[_Token], start: int, opening: str, closing: str) -> in
             depth -= 1
             if depth == 0:
                 return index
-    raise ScopeError(f"unbalanced {opening!r}")
+    raise QueryParseError(f"unbalanced {opening!r}")
 
 
 def _block(tokens: list[_Token], open_index: int, close_index: int) -> _Selector:
@@ -255,7 +264,7 @@ def _verify(scoped: str, namespace: str, expected: int) -> None:
     try:
         tree = promql_parser.parse(scoped)
     except ValueError as error:
-        raise ScopeError(f"the query does not parse: {error}") from None
+        raise QueryParseError(f"the query does not parse: {error}") from None
     selectors: list[promql_parser.VectorSelector] = []
 
     def visit(node: promql_parser.Expr) -> bool:
