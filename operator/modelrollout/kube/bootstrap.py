@@ -27,7 +27,8 @@ OPERATOR_CONTAINER = "operator"
 
 
 class PeeringNotServedError(RuntimeError):
-    """The peering CRD is not established yet (a fresh install); the caller retries."""
+    """The peering CRD is not established yet (a fresh install), or the operator may not create the
+    object yet (its RBAC is applied with it); the caller retries."""
 
 
 def ensure_peering(api: client.ApiClient, name: str) -> bool:
@@ -50,6 +51,11 @@ def ensure_peering(api: client.ApiClient, name: str) -> bool:
         if is_status(error, 404):
             raise PeeringNotServedError(
                 f"the {PEERING_PLURAL}.{PEERING_GROUP} CRD is not served yet; it is part of the install"
+            ) from None
+        if is_status(error, 403):
+            raise PeeringNotServedError(
+                f"not allowed to create ClusterKopfPeering {name!r} (yet): the operator's ClusterRole grants "
+                f"create on {PEERING_PLURAL}.{PEERING_GROUP}"
             ) from None
         raise
     return True

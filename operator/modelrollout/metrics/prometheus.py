@@ -88,6 +88,8 @@ class PrometheusSource:
                 params={"query": promql},
                 headers=self._headers(),
                 timeout=self.settings.timeout,
+                # Explicitly: requests lets REQUESTS_CA_BUNDLE override a session's CA bundle.
+                verify=self._session.verify,
             )
         except requests.RequestException as error:
             raise QueryError(promql, _unreachable(self.settings, error)) from error
