@@ -78,15 +78,14 @@ def model_deployment(
             "interval": "1s",
             "window": "10s",
             "failureLimit": 2,
-            "inconclusiveLimit": 30,
+            "noDataLimit": 30,
             "metrics": [
                 {
                     "name": "error-rate",
                     "proportion": {
                         "errorsQuery": ERROR_QUERY,
                         "totalQuery": TOTAL_QUERY,
-                        "maxIncrease": 0.02,
-                        "minSamples": 20,
+                        "maxIncrease": 0.05,
                     },
                 },
                 {"name": "latency-p99", "query": P99_QUERY, "max": 0.5},

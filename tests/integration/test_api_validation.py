@@ -76,7 +76,8 @@ def test_defaults_are_filled_in_by_the_api_server(api: client.ApiClient, namespa
     spec = stored["spec"]
     assert [s["weight"] for s in spec["strategy"]["canary"]["steps"]] == [5, 25, 50, 100]
     assert spec["trafficRouting"]["router"] == "replicas"
-    assert spec["analysis"]["onInconclusive"] == "Rollback"
+    assert spec["analysis"]["onNoData"] == "Rollback"
+    assert spec["analysis"]["maxStepDuration"] == "1h"
 
 
 def test_the_operators_cluster_role_grants_what_it_needs_and_no_more(

@@ -150,22 +150,22 @@ def test_circuit_breaker_aborts_at_once(ns: Namespace, kubelet: LocalKubelet, tr
     assert status["canaryWeight"] == 0
 
 
-def test_prometheus_unreachable_holds_then_follows_the_inconclusive_policy(
+def test_prometheus_unreachable_holds_then_follows_the_no_data_policy(
     ns: Namespace, kubelet: LocalKubelet, traffic: Traffic, proxy: CuttableProxy
 ) -> None:
     deploy_v1(ns)
     document = model_deployment(NAME, "6.0.0")
-    document["spec"]["analysis"]["inconclusiveLimit"] = 4
+    document["spec"]["analysis"]["noDataLimit"] = 4
     ns.update_spec(NAME, document["spec"])
     wait_for(lambda: ns.status(NAME).get("stepStartedAt"), 60, message="first step")
     proxy.cut()
     try:
         weight = ns.status(NAME)["canaryWeight"]
-        wait_for(lambda: phase(ns) == "Degraded", 60, message="rollback after the inconclusive limit")
+        wait_for(lambda: phase(ns) == "Degraded", 60, message="rollback after the no-data limit")
         status = ns.status(NAME)
         assert "without data" in status["message"]
         assert max(h for h in [weight]) <= 25, "held its weight, never promoted on missing data"
-        assert ns.has_event(NAME, "AnalysisInconclusive")
+        assert ns.has_event(NAME, "AnalysisNoData")
     finally:
         proxy.restore()
 

@@ -39,7 +39,11 @@ def set_condition(
     now: datetime,
     generation: int | None = None,
 ) -> list[Condition]:
-    """Return a new list with one condition set, keeping its transition time when status is unchanged."""
+    """Return a list with one condition set, keeping its transition time when status is unchanged.
+
+    An unchanged condition returns the very same list, so setting the same
+    conditions on every tick allocates nothing.
+    """
     result: list[Condition] = []
     found = False
     for condition in conditions:
@@ -47,29 +51,31 @@ def set_condition(
             result.append(condition)
             continue
         found = True
+        if (condition.status, condition.reason, condition.message, condition.observed_generation) == (
+            status,
+            reason,
+            message,
+            generation,
+        ):
+            return conditions
         since = condition.last_transition_time if condition.status == status else now
-        result.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=since,
-                observed_generation=generation,
-            )
-        )
+        result.append(_condition(type_, status, reason=reason, message=message, since=since, generation=generation))
     if not found:
-        result.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now,
-                observed_generation=generation,
-            )
-        )
+        result.append(_condition(type_, status, reason=reason, message=message, since=now, generation=generation))
     return result
+
+
+def _condition(
+    type_: str, status: ConditionStatus, *, reason: str, message: str, since: datetime, generation: int | None
+) -> Condition:
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
 
 
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:

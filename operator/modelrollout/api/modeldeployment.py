@@ -166,19 +166,59 @@ class RelativeLimit(ApiModel):
     """The canary fails when its value falls below stable x minRatio (0.95 = keep 95% of stable accuracy)."""
 
 
+class FailureFloor(ApiModel):
+    """A hard limit checked before any statistics: obvious breakage fails at once."""
+
+    min_failures: int = Field(default=10, ge=1)
+    """Canary failures needed before the floor applies (raise it to switch the floor off)."""
+    max_rate: float = Field(default=0.5, gt=0, le=1)
+    """The canary fails at once when at least minFailures of its trials failed at this rate or more."""
+
+
 class ProportionTest(ApiModel):
-    """A sequential two-proportion test of canary against stable, valid under continuous monitoring."""
+    """Canary against stable failure rates, with exact tests valid however often the controller looks.
+
+    Fail: evidence that the canary fails more than ``maxRatio`` times as often as stable. Pass: its failure
+    rate is shown to be at most ``maxRatio`` x stable + ``maxIncrease``. Each is wrong with probability at
+    most ``alpha``; until one is shown the step waits. See docs/statistics.md.
+    """
 
     errors_query: str = Field(min_length=1)
-    """PromQL template counting failures (for example 5xx responses) of one revision since the canary started."""
+    """PromQL template counting failures (for example 5xx responses) of one revision since the canary started.
+    An empty result counts as zero failures when the total query has data."""
     total_query: str = Field(min_length=1)
     """PromQL template counting all trials of one revision since the canary started."""
-    max_increase: float = Field(default=0.01, ge=0, le=1)
-    """The tolerated absolute increase of the failure rate over stable (the non-inferiority margin)."""
+    max_ratio: float = Field(default=1.5, ge=1, le=100)
+    """The tolerated relative increase: the canary may fail at most this many times as often as stable."""
+    max_increase: float = Field(default=0.002, ge=0, le=1)
+    """An absolute allowance on top of the ratio (0.002 = 0.2 points), so near-zero stable rates can pass."""
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    """The false-alarm rate of the always-valid test."""
-    min_samples: int = Field(default=100, ge=1)
-    """Trials the canary needs before the test may pass; fewer is inconclusive, never a pass."""
+    """The error rate of each verdict: a healthy canary is failed, and one beyond the margin passed, with
+    probability at most alpha."""
+    floor: FailureFloor = Field(default_factory=FailureFloor)
+    """Fail at once, without statistics, on obvious breakage (by default 10 failures at a rate of 50%)."""
+
+
+class QuantileTest(ApiModel):
+    """A quantile of the canary (latency, for example) against stable's, from Prometheus histogram buckets.
+
+    Pass: the canary's quantile is shown to be at most ``maxRatio`` x stable's + ``maxIncrease``; Fail:
+    evidence that it is above that. Both are exact tests on the share of canary observations above that
+    limit, valid under continuous looks, each wrong with probability at most ``alpha``.
+    """
+
+    buckets_query: str = Field(min_length=1, max_length=4096)
+    """PromQL template returning one revision's cumulative bucket counts since the canary started, one sample
+    per ``le``, e.g. ``sum by (le) (increase(model_request_duration_seconds_bucket{revision="{{revision}}"}
+    [{{elapsed}}]))``."""
+    quantile: float = Field(default=0.99, gt=0, lt=1)
+    """The quantile compared (0.99 = p99)."""
+    max_ratio: float = Field(default=1.2, ge=1, le=100)
+    """The canary's quantile may be at most this many times stable's."""
+    max_increase: float = Field(default=0.0, ge=0)
+    """An absolute allowance on top of the ratio, in the metric's unit."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """The error rate of each verdict."""
 
 
 class GuardrailMetric(ApiModel):
@@ -186,9 +226,9 @@ class GuardrailMetric(ApiModel):
 
     __rules__ = (
         Rule(
-            "has(self.query) != has(self.proportion)",
-            "a guardrail metric needs exactly one of query or proportion",
-            lambda s: (s.query is None) != (s.proportion is None),
+            "[has(self.query), has(self.proportion), has(self.quantile)].filter(x, x).size() == 1",
+            "a guardrail metric needs exactly one of query, proportion or quantile",
+            lambda s: [s.query, s.proportion, s.quantile].count(None) == 2,
         ),
         Rule(
             "!has(self.query) || has(self.max) || has(self.min) || has(self.relativeToStable)",
@@ -215,6 +255,8 @@ class GuardrailMetric(ApiModel):
     """Limits relative to the stable revision's value over the same window."""
     proportion: ProportionTest | None = None
     """A statistical comparison of failure proportions with stable, instead of a threshold."""
+    quantile: QuantileTest | None = None
+    """A statistical comparison of a histogram quantile (latency) with stable, instead of a threshold."""
 
 
 class CriticalMetric(ApiModel):
@@ -228,7 +270,9 @@ class CriticalMetric(ApiModel):
     """The canary is aborted as soon as the value exceeds this."""
 
 
-InconclusiveAction = Literal["Rollback", "Hold"]
+PolicyAction = Literal["Rollback", "Hold"]
+
+DEFAULT_TRAFFIC_QUERY = 'sum(increase(model_requests_total{revision="{{revision}}"}[{{elapsed}}]))'
 
 
 class AnalysisSpec(ApiModel):
@@ -239,12 +283,24 @@ class AnalysisSpec(ApiModel):
     window: Duration = "1m"
     """The range used for rates in PromQL ({{window}})."""
     failure_limit: int = Field(default=2, ge=1)
-    """Consecutive failed evaluations that roll the canary back (a single blip is tolerated)."""
-    inconclusive_limit: int = Field(default=5, ge=1)
-    """Consecutive evaluations without data (Prometheus down, no samples) before onInconclusive applies."""
-    on_inconclusive: InconclusiveAction = "Rollback"
-    """What happens after the inconclusive limit: Rollback, or Hold at the current weight until data returns.
+    """Consecutive failed evaluations of threshold guardrails that roll the canary back (a single blip is
+    tolerated). A statistical Fail (proportion, quantile) already accounts for noise and rolls back at once."""
+    no_data_limit: int = Field(default=5, ge=1)
+    """Consecutive evaluations without data (an empty or NaN result, Prometheus down or refusing) before
+    onNoData applies. A canary that simply has no requests yet while stable has traffic is Waiting, not
+    without data, and does not count."""
+    on_no_data: PolicyAction = "Rollback"
+    """What happens after noDataLimit: Rollback, or Hold at the current weight until data returns.
     Missing data never promotes."""
+    max_step_duration: Duration | None = "1h"
+    """How long a step with analysis may wait for its guardrails to pass; then onStepTimeout applies.
+    A step whose decision is not expected within it at the observed traffic is marked Underpowered."""
+    on_step_timeout: PolicyAction = "Hold"
+    """After maxStepDuration: Hold (keep the weight and keep gathering evidence; the step still ends only
+    on a Pass) or Rollback. A step never moves on without a Pass."""
+    traffic_query: str = Field(default=DEFAULT_TRAFFIC_QUERY, min_length=1, max_length=4096)
+    """PromQL template counting one revision's requests since the canary started: it tells a canary without
+    requests yet (Waiting) from missing data, and gives the request rates behind each step's ETA."""
     metrics: list[GuardrailMetric] = Field(default_factory=list, max_length=32)
     """The guardrails; a step with analysis and no guardrails passes on its pause alone."""
 
@@ -278,7 +334,9 @@ class ModelDeploymentSpec(ApiModel):
 
 Phase = Literal["Pending", "SmokeTesting", "Progressing", "Paused", "Healthy", "Degraded", "Failed"]
 Outcome = Literal["Pending", "Stable", "Superseded", "Degraded", "SmokeFailed", "Aborted"]
-Verdict = Literal["Pass", "Fail", "Inconclusive"]
+Verdict = Literal["Pass", "Fail", "Waiting", "NoData"]
+"""Pass and Fail are shown with evidence; Waiting: not enough evidence yet (holds the step); NoData: the
+queries returned nothing usable (empty, NaN, or Prometheus failed)."""
 
 
 class RevisionRef(StatusModel):
@@ -311,13 +369,34 @@ class SmokeTestStatus(StatusModel):
     """Why the tests failed, from the Job's pod when it said."""
 
 
+class SequentialEvidence(StatusModel):
+    """The running state of a guardrail's sequential tests, kept in status so a restart resumes them."""
+
+    consumed: list[float] = Field(default_factory=list)
+    """Cumulative counts already fed to the harm test: canary bad, canary trials, stable bad, stable trials."""
+    log_sums: list[float | None] = Field(default_factory=list)
+    """The harm test's log evidence per alternative (null: none yet)."""
+    looks: int = 0
+    """Looks the harm test has taken."""
+    step: int | None = None
+    """The step index of the last look."""
+    step_starts: int = 0
+    """Later steps whose first look the harm test has taken."""
+    peak: float = 0.0
+    """The largest log e-value seen (the always-valid p-value is exp(-peak))."""
+    baseline: float | None = None
+    """Stable's rate (proportion) or quantile (quantile test), frozen once stable has enough data."""
+    limit: float | None = None
+    """The quantile test's frozen limit: the bucket edge the canary's quantile is compared with."""
+
+
 class MetricResult(StatusModel):
     """One guardrail's latest evaluation, with the numbers behind it."""
 
     name: str
     """The guardrail."""
     verdict: Verdict
-    """Pass, Fail or Inconclusive (no data)."""
+    """Pass, Fail, Waiting (not enough evidence yet) or NoData."""
     value: float | None = None
     """The canary's value."""
     stable_value: float | None = None
@@ -325,11 +404,22 @@ class MetricResult(StatusModel):
     limit: str | None = None
     """The limit applied, in words (for example "<= 1.10 x stable = 0.231")."""
     p_value: float | None = None
-    """The always-valid p-value of a proportion test."""
+    """The always-valid p-value of "no harm" of a statistical guardrail."""
     interval: list[float] | None = None
-    """The confidence sequence of canary minus stable, for a proportion test."""
+    """Always-valid bounds on canary minus stable (failure rates), or on the canary's share of observations
+    above the quantile limit."""
+    alpha: float | None = None
+    """The error rate the verdict carries, for a statistical guardrail."""
+    canary_samples: float | None = None
+    """Canary trials (requests, observations) seen since the canary started."""
+    stable_samples: float | None = None
+    """Stable trials seen over the same time."""
+    needed_samples: float | None = None
+    """About how many more canary trials a Pass needs at the current rates (Waiting only)."""
+    evidence: SequentialEvidence | None = None
+    """What the sequential tests carry from look to look."""
     message: str | None = None
-    """Why it failed or was inconclusive."""
+    """Why it failed, waits or has no data."""
 
 
 class AnalysisStatus(StatusModel):
@@ -341,12 +431,20 @@ class AnalysisStatus(StatusModel):
     """The combined verdict of that evaluation."""
     consecutive_failures: int = 0
     """Failed evaluations in a row."""
-    consecutive_inconclusive: int = 0
+    consecutive_no_data: int = 0
     """Evaluations without data in a row."""
     passes: int = 0
     """Passed evaluations in the current step."""
     metrics: list[MetricResult] = Field(default_factory=list)
     """Per-guardrail results of the last evaluation."""
+    canary_request_rate: float | None = None
+    """Canary requests per second at the current weight, as observed."""
+    needed_samples: float | None = None
+    """About how many more canary requests the slowest guardrail needs to pass."""
+    eta_seconds: float | None = None
+    """About how long that takes at the observed canary request rate."""
+    timed_out: bool = False
+    """The step ran past maxStepDuration without a Pass (and is held, by onStepTimeout: Hold)."""
 
 
 class RevisionRecord(StatusModel):

@@ -193,7 +193,10 @@ def _analysis_view(analysis: Resource, now: datetime) -> View:
         "verdict": analysis.get("verdict"),
         "secondsAgo": None if last is None else max(0.0, (now - last).total_seconds()),
         "consecutiveFailures": int(analysis.get("consecutiveFailures") or 0),
-        "consecutiveInconclusive": int(analysis.get("consecutiveInconclusive") or 0),
+        "consecutiveNoData": int(analysis.get("consecutiveNoData") or 0),
+        "neededSamples": analysis.get("neededSamples"),
+        "etaSeconds": analysis.get("etaSeconds"),
+        "canaryRequestRate": analysis.get("canaryRequestRate"),
         "metrics": [
             {
                 key: metric.get(key)
@@ -214,13 +217,15 @@ def _analysis_lines(analysis: View) -> list[str]:
         f"{count} {word} in a row"
         for count, word in (
             (analysis["consecutiveFailures"], "failed"),
-            (analysis["consecutiveInconclusive"], "inconclusive"),
+            (analysis["consecutiveNoData"], "without data"),
         )
         if count
     ]
     if streaks:
         summary += f" ({', '.join(streaks)})"
     lines = [_field("Analysis", summary)]
+    if analysis["neededSamples"] is not None:
+        lines.append(_field("To decide", _eta_text(analysis)))
     if analysis["metrics"]:
         rows = [("METRIC", "VERDICT", "CANARY", "STABLE", "LIMIT", "P-VALUE / INTERVAL")]
         notes: dict[int, str] = {}
@@ -242,6 +247,15 @@ def _analysis_lines(analysis: View) -> list[str]:
             if position in notes:
                 lines.append(f"    ↳ {notes[position]}")
     return lines
+
+
+def _eta_text(analysis: View) -> str:
+    """What a step still needs, e.g. "about 1,800 more canary requests: about 6m at 5 req/s"."""
+    text = f"about {float(analysis['neededSamples']):,.0f} more canary requests"
+    eta, rate = analysis["etaSeconds"], analysis["canaryRequestRate"]
+    if eta is not None and rate:
+        text += f": about {clock(float(eta))} at {float(rate):.3g} req/s"
+    return text
 
 
 def _evidence(p_value: float | None, interval: Sequence[float] | None) -> str:

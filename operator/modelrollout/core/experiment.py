@@ -50,7 +50,7 @@ from modelrollout.api.experiment import (
     SequentialStatus,
     SeriesPoint,
 )
-from modelrollout.core.analysis import CANARY, STABLE, Answer, Missing, QueryKey, QueryRequest
+from modelrollout.core.analysis import CANARY, STABLE, Answer, Buckets, Missing, QueryKey, QueryRequest
 from modelrollout.core.rollout import Event, EventType
 from modelrollout.stats import power
 from modelrollout.stats.comparisons import (
@@ -505,6 +505,8 @@ def _number(answer: Answer | None) -> float | str:
         return "not queried"
     if isinstance(answer, Missing):
         return f"{answer.kind}: {answer.message}"
+    if isinstance(answer, Buckets):
+        return "a histogram where a number was expected"
     if not math.isfinite(answer):
         return f"value is {answer}"
     return float(answer)

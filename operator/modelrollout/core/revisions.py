@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from modelrollout.api.modeldeployment import ModelDeploymentSpec
@@ -18,9 +19,9 @@ from modelrollout.api.modeldeployment import ModelDeploymentSpec
 HASH_LENGTH = 10
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RevisionContent:
-    """The part of a spec that a revision freezes, in wire form."""
+    """The part of a spec that a revision freezes, in wire form (its hash computed once)."""
 
     model: dict[str, Any]
     template: dict[str, Any]
@@ -38,7 +39,7 @@ class RevisionContent:
     def from_data(cls, data: dict[str, Any]) -> RevisionContent:
         return cls(model=data["model"], template=data["template"], port=int(data["port"]))
 
-    @property
+    @cached_property
     def hash(self) -> str:
         canonical = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from modelrollout.api.base import duration_seconds
-from modelrollout.api.conditions import ConditionStatus, set_condition
+from modelrollout.api.conditions import ConditionStatus, find_condition, set_condition
 from modelrollout.api.modeldeployment import (
     AnalysisStatus,
     CanaryStep,
@@ -300,7 +300,7 @@ def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> Non
             draft.update(message=f"waiting for the router to reach {status.canary_weight}% (now {seen})")
         return
     if obs.analysis is not None:
-        _record_analysis(spec, draft, obs.analysis, obs.now)
+        _record_analysis(spec, draft, obs.analysis, obs)
         if draft.status.aborted:
             return
     _maybe_finish_step(spec, draft, obs)
@@ -342,6 +342,13 @@ def _run_smoke(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> N
 
 
 def _begin_traffic(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
+    """Traffic (or, for a first revision, the stable role) only goes to a canary whose pods are ready."""
+    if not obs.canary_ready:
+        draft.update(
+            phase="Progressing",
+            message=f"waiting for revision {_version(draft.status)} to have ready replicas before it gets traffic",
+        )
+        return
     if draft.status.stable_revision is None:
         _promote(draft, obs)
         return
@@ -360,7 +367,7 @@ def _enter_step(spec: ModelDeploymentSpec, draft: _Draft, index: int) -> None:
             last_run_at=None,
             verdict=None,
             consecutive_failures=analysis.consecutive_failures,
-            consecutive_inconclusive=analysis.consecutive_inconclusive,
+            consecutive_no_data=analysis.consecutive_no_data,
             passes=0,
             metrics=analysis.metrics,
         ),
@@ -390,44 +397,116 @@ def _maybe_finish_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observatio
     if held < duration_seconds(step.pause.duration):
         return
     if guardrails_due(spec, status) and not (status.analysis.verdict == "Pass" and status.analysis.passes > 0):
+        limit = spec.analysis.max_step_duration
+        if limit is not None and held >= duration_seconds(limit):
+            _time_out(spec, draft, held)
+            return
         waiting = status.analysis.verdict or "no analysis yet"
         draft.update(
-            message=f"step {_step_number(status)} held {held:.0f}s; waiting for a passing analysis ({waiting})"
+            message=f"step {_step_number(status)} held {held:.0f}s; waiting for a passing analysis ({waiting}"
+            f"{_eta_words(status.analysis)})"
         )
         return
     _next_step(spec, draft, obs)
 
 
-def _record_analysis(spec: ModelDeploymentSpec, draft: _Draft, outcome: AnalysisOutcome, now: datetime) -> None:
+def _time_out(spec: ModelDeploymentSpec, draft: _Draft, held: float) -> None:
+    """maxStepDuration ran out without a Pass: the stated policy, and never a promotion."""
+    status = draft.status
+    reason = f"step {_step_number(status)} found no Pass within maxStepDuration {spec.analysis.max_step_duration}"
+    if spec.analysis.on_step_timeout == "Rollback":
+        _roll_back(spec, draft, "StepTimedOut", reason)
+        return
+    if not status.analysis.timed_out:
+        draft.emit("Warning", "StepTimedOut", f"{reason}; holding at {status.canary_weight}% until it passes")
+        draft.update(analysis=status.analysis.model_copy(update={"timed_out": True}))
+    draft.update(
+        message=f"{reason} (held {held:.0f}s); holding at {status.canary_weight}% and still gathering evidence"
+        f"{_eta_words(status.analysis)}"
+    )
+
+
+def _eta_words(analysis: AnalysisStatus) -> str:
+    if analysis.needed_samples is None:
+        return ""
+    words = f"; about {analysis.needed_samples:,.0f} more canary requests"
+    if analysis.eta_seconds is not None and analysis.canary_request_rate:
+        words += f": about {_duration_words(analysis.eta_seconds)} at {analysis.canary_request_rate:.3g} req/s"
+    return words
+
+
+def _duration_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _record_analysis(spec: ModelDeploymentSpec, draft: _Draft, outcome: AnalysisOutcome, obs: Observations) -> None:
+    """Fold one evaluation into status and act on it.
+
+    A statistical Fail rolls back at once (its test already accounts for
+    noise); threshold failures need ``failureLimit`` in a row; only missing
+    data counts toward ``noDataLimit``; Waiting changes nothing but the ETA.
+    """
     previous = draft.status.analysis
     failures = previous.consecutive_failures + 1 if outcome.verdict == "Fail" else 0
-    inconclusive = previous.consecutive_inconclusive + 1 if outcome.verdict == "Inconclusive" else 0
+    no_data = previous.consecutive_no_data + 1 if outcome.verdict == "NoData" else 0
     passes = previous.passes + 1 if outcome.verdict == "Pass" else previous.passes
-    metrics = list(outcome.metrics) if outcome.metrics else previous.metrics
+    metrics = list(outcome.metrics) if outcome.metrics else [m for m in previous.metrics if m.evidence is not None]
+    rate, needed, eta = _traffic_estimate(draft.status, outcome, obs.now)
     draft.update(
         analysis=AnalysisStatus(
-            last_run_at=now,
+            last_run_at=obs.now,
             verdict=outcome.verdict,
             consecutive_failures=failures,
-            consecutive_inconclusive=inconclusive,
+            consecutive_no_data=no_data,
             passes=passes,
             metrics=[*metrics, *outcome.tripped],
+            canary_request_rate=rate,
+            needed_samples=needed,
+            eta_seconds=eta,
+            timed_out=previous.timed_out,
         )
     )
     if outcome.tripped:
         detail = "; ".join(f"{m.name} = {m.value:.4g} ({m.limit})" for m in outcome.tripped if m.value is not None)
         _roll_back(spec, draft, "CircuitBreakerTripped", f"circuit breaker: {detail}")
         return
-    if failures >= spec.analysis.failure_limit:
+    if outcome.proven_failure or failures >= spec.analysis.failure_limit:
         detail = "; ".join(f"{m.name}: {m.message}" for m in outcome.metrics if m.verdict == "Fail")
-        _roll_back(spec, draft, "AnalysisFailed", f"{failures} failed analyses in a row: {detail}")
+        count = "a failed analysis" if outcome.proven_failure else f"{failures} failed analyses in a row"
+        _roll_back(spec, draft, "AnalysisFailed", f"{count}: {detail}")
         return
-    if inconclusive >= spec.analysis.inconclusive_limit:
-        detail = "; ".join(f"{m.name}: {m.message}" for m in outcome.metrics if m.verdict == "Inconclusive")
-        if spec.analysis.on_inconclusive == "Rollback":
-            _roll_back(spec, draft, "AnalysisInconclusive", f"{inconclusive} analyses without data: {detail}")
+    if no_data >= spec.analysis.no_data_limit:
+        detail = "; ".join(f"{m.name}: {m.message}" for m in outcome.metrics if m.verdict == "NoData")
+        if spec.analysis.on_no_data == "Rollback":
+            _roll_back(spec, draft, "AnalysisNoData", f"{no_data} analyses in a row without data: {detail}")
         else:
-            draft.update(message=f"holding at {draft.status.canary_weight}%: {inconclusive} analyses without data")
+            draft.update(message=f"holding at {draft.status.canary_weight}%: {no_data} analyses without data")
+
+
+def _traffic_estimate(
+    status: ModelDeploymentStatus, outcome: AnalysisOutcome, now: datetime
+) -> tuple[float | None, float | None, float | None]:
+    """Canary requests per second at the current weight, requests still needed to pass, and the time that takes.
+
+    The rate is the whole model's request rate since the canary started (the
+    traffic query on both revisions) times the current weight, so it is right
+    from a step's first look, before the canary has had many requests.
+    """
+    needed = max((m.needed_samples for m in outcome.metrics if m.needed_samples is not None), default=None)
+    traffic = outcome.traffic
+    started = status.canary_started_at
+    if traffic.canary is None or traffic.stable is None or started is None:
+        return None, needed, None
+    elapsed = (now - started).total_seconds()
+    if elapsed <= 0:
+        return None, needed, None
+    rate = (traffic.canary + traffic.stable) / elapsed * status.canary_weight / 100.0
+    eta = needed / rate if needed is not None and rate > 0 else None
+    return rate, needed, eta
 
 
 def _roll_back(
@@ -526,9 +605,36 @@ def _set_conditions(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations)
     verdict = status.analysis.verdict
     if verdict is not None:
         put("AnalysisPassing", _TRI_STATE.get(verdict, "Unknown"), f"Analysis{verdict}")
+    underpowered = _underpowered(spec, status, obs.now)
+    if underpowered is not None:
+        put("Underpowered", "True", "SlowerThanMaxStepDuration", underpowered)
+    elif find_condition(conditions, "Underpowered") is not None:
+        put("Underpowered", "False", "DecisionExpectedInTime")
     paused = status.phase == "Paused"
     put("Paused", "True" if paused else "False", "Paused" if paused else "Running")
     draft.update(conditions=conditions)
+
+
+def _underpowered(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> str | None:
+    """Why the current step is not expected to decide within maxStepDuration at the observed traffic, if so."""
+    analysis, limit = status.analysis, spec.analysis.max_step_duration
+    if not _in_traffic_steps(status) or status.step_started_at is None or limit is None:
+        return None
+    if analysis.verdict != "Waiting" or analysis.eta_seconds is None or not analysis.canary_request_rate:
+        return None
+    allowed = duration_seconds(limit)
+    remaining = allowed - (now - status.step_started_at).total_seconds()
+    if analysis.eta_seconds <= remaining or analysis.needed_samples is None:
+        return None
+    total_rate = analysis.canary_request_rate * 100.0 / max(status.canary_weight, 1)
+    weight = 100.0 * analysis.needed_samples / (total_rate * allowed) if total_rate > 0 else math.inf
+    suggestion = f"a weight of about {math.ceil(weight)}% or " if weight <= 100 else ""
+    return (
+        f"step {_step_number(status)} at {status.canary_weight}% needs about {analysis.needed_samples:,.0f} more "
+        f"canary requests: about {_duration_words(analysis.eta_seconds)} at {analysis.canary_request_rate:.3g} req/s, "
+        f"beyond maxStepDuration {limit}; {suggestion}maxStepDuration of "
+        f"{_duration_words(analysis.eta_seconds)} would suffice"
+    )
 
 
 _TRI_STATE: dict[str, ConditionStatus] = {"Passed": "True", "Failed": "False", "Pass": "True", "Fail": "False"}

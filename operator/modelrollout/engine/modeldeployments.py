@@ -205,9 +205,16 @@ class Reconciliation(Tick):
         )
         guardrails = rollout.guardrails_due(spec, status)
         answers = answer_all(self.context.metrics, plan_queries(spec, target, guardrails=guardrails))
-        outcome = evaluate(spec, answers, {m.name: m for m in status.analysis.metrics}, guardrails=guardrails)
+        outcome = evaluate(
+            spec,
+            answers,
+            {m.name: m for m in status.analysis.metrics},
+            guardrails=guardrails,
+            elapsed_seconds=target.elapsed_seconds,
+            step=status.current_step_index,
+        )
         for result in (*outcome.metrics, *outcome.tripped):
-            code = {"Pass": 1, "Fail": 0}.get(result.verdict, -1)
+            code = {"Pass": 1, "Fail": 0, "Waiting": -1}.get(result.verdict, -2)
             telemetry.analysis_verdict.labels(self.namespace, self.name, result.name).set(code)
             for role, value in (("canary", result.value), ("stable", result.stable_value)):
                 if value is not None:

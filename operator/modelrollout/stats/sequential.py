@@ -19,7 +19,8 @@ The always-valid p-value is the running minimum of ``1 / Lambda``; the
 confidence sequence is ``theta_hat +- r`` with
 ``r**2 = v * (v + tau**2) / tau**2 * (2 * log(1 / alpha) + log((v + tau**2) / v))``,
 intersected over looks. Variances are plug-in estimates (Bernoulli ``p(1-p)``
-for proportions), valid asymptotically as in the paper; ``min_samples`` per arm
+for proportions, floored by the pooled variance so that rates of exactly 0 or 1
+are still tested), valid asymptotically as in the paper; ``min_samples`` per arm
 keeps the earliest, noisiest looks out. ``tau`` is the mixing standard
 deviation on the scale of the difference: the size of effect the test should be
 most sensitive to (the minimum detectable effect is a good default).
@@ -46,6 +47,8 @@ class ArmTotals:
     count: float = 0.0
     mean: float = 0.0
     m2: float = 0.0
+    bernoulli: bool = False
+    """Every outcome is 0 or 1, so a zero sample variance does not mean a zero variance (see ``_variance``)."""
 
     @classmethod
     def of_proportion(cls, trials: float, successes: float) -> ArmTotals:
@@ -53,9 +56,9 @@ class ArmTotals:
         if trials < 0 or not 0 <= successes <= trials:
             raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
         if trials == 0:
-            return cls()
+            return cls(bernoulli=True)
         p = successes / trials
-        return cls(count=trials, mean=p, m2=trials * p * (1.0 - p))
+        return cls(count=trials, mean=p, m2=trials * p * (1.0 - p), bernoulli=True)
 
     @classmethod
     def of_summary(cls, count: float, mean: float, variance: float) -> ArmTotals:
@@ -76,6 +79,7 @@ class ArmTotals:
             count=count,
             mean=self.mean + delta * batch.count / count,
             m2=self.m2 + batch.m2 + delta * delta * self.count * batch.count / count,
+            bernoulli=self.bernoulli and batch.bernoulli,
         )
 
     @property
@@ -238,6 +242,18 @@ def msprt_sample_size(
 
 
 def _estimate_variance(champion: ArmTotals, challenger: ArmTotals) -> float:
+    """The plug-in variance of the difference; for proportions at least the pooled one.
+
+    With proportions at the boundary (no failures on one side, all on the
+    other) the plug-in variance is 0 and the look would be skipped forever:
+    a challenger failing every request against a perfect champion was never
+    flagged. The variance under "no difference", from the pooled rate, is
+    positive there and is what a two-proportion test uses.
+    """
     if champion.count == 0 or challenger.count == 0:
         return 0.0
-    return champion.variance / champion.count + challenger.variance / challenger.count
+    plug_in = champion.variance / champion.count + challenger.variance / challenger.count
+    if not (champion.bernoulli and challenger.bernoulli):
+        return plug_in
+    pooled = (champion.mean * champion.count + challenger.mean * challenger.count) / (champion.count + challenger.count)
+    return max(plug_in, pooled * (1.0 - pooled) * (1.0 / champion.count + 1.0 / challenger.count))

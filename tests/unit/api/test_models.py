@@ -34,7 +34,8 @@ def test_invalid_input_is_rejected_with_a_clear_message(case) -> None:
 def test_defaults_are_the_documented_rollout() -> None:
     spec = ModelDeploymentSpec.model_validate({"model": {"name": "m", "version": "1", "uri": "s3://m"}, "template": {}})
     assert [s.weight for s in spec.strategy.canary.steps] == [5, 25, 50, 100]
-    assert spec.analysis.on_inconclusive == "Rollback"
+    assert spec.analysis.on_no_data == "Rollback"
+    assert spec.analysis.on_step_timeout == "Hold"
     assert spec.traffic_routing.router == "replicas"
 
 

@@ -45,6 +45,7 @@ class World:
     smoke: Callable[[int], SmokeObservation | None] = lambda attempt: SmokeObservation("Passed")
     analysis: Callable[[World], AnalysisOutcome] = lambda world: outcome("Pass")
     router_lags: int = 0
+    canary_ready: bool = True
     generation: int = 1
     decisions: list[Decision] = field(default_factory=list)
     weights_seen: list[int] = field(default_factory=list)
@@ -60,7 +61,7 @@ class World:
             content=content,
             known_revisions=tuple(self.revisions),
             stable_ready=True,
-            canary_ready=True,
+            canary_ready=self.canary_ready,
             smoke=self.smoke(self._pending_smoke) if self._pending_smoke is not None else None,
             router_weight=self.router_weight,
             analysis=self.analysis(self) if due else None,

@@ -6,7 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from modelrollout.api.conditions import find_condition
+from modelrollout.api.modeldeployment import MetricResult
 from modelrollout.core.actions import InvalidAction, UserAction, pending_action
+from modelrollout.core.analysis import AnalysisOutcome, Traffic
 from modelrollout.core.rollout import SmokeObservation, work_due
 from tests.unit.core.sim import World, deployed, make_spec, outcome
 
@@ -126,32 +129,110 @@ def test_circuit_breaker_aborts_at_once() -> None:
     assert "errors = 0.9" in world.status.message
 
 
+def with_analysis(spec, **changes):
+    return spec.model_copy(update={"analysis": spec.analysis.model_copy(update=changes)})
+
+
 @pytest.mark.parametrize(("policy", "phase"), [("Rollback", "Degraded"), ("Hold", "Progressing")])
-def test_missing_data_holds_then_follows_the_inconclusive_policy(policy: str, phase: str) -> None:
+def test_missing_data_holds_then_follows_the_no_data_policy(policy: str, phase: str) -> None:
     world = deployed()
-    spec = make_spec("4")
-    world.change(
-        spec.model_copy(
-            update={"analysis": spec.analysis.model_copy(update={"inconclusive_limit": 3, "on_inconclusive": policy})}
-        )
-    )
-    world.analysis = lambda w: outcome("Inconclusive")
+    world.change(with_analysis(make_spec("4"), no_data_limit=3, on_no_data=policy))
+    world.analysis = lambda w: outcome("NoData")
     world.run(60, seconds=10)
     assert world.status.phase == phase
     assert max(world.weights_seen) == 5, "missing metrics never promote"
+    if policy == "Rollback":
+        assert "3 analyses in a row without data" in world.status.message
+
+
+def test_waiting_never_counts_toward_any_limit_and_never_promotes() -> None:
+    """Not enough evidence yet holds the step for as long as it takes: slower, never rolled back."""
+    world = deployed()
+    world.change(with_analysis(make_spec("2"), no_data_limit=1, failure_limit=1, max_step_duration=None))
+    world.analysis = lambda w: outcome("Waiting")
+    world.run(500, seconds=10)
+    assert world.status.phase == "Progressing"
+    assert world.status.canary_weight == 5
+    assert world.status.analysis.consecutive_no_data == 0
+    world.analysis = lambda w: outcome("Pass")
+    world.run_until(lambda s: s.phase == "Healthy", seconds=10)
 
 
 def test_no_step_advances_without_a_passing_analysis_even_after_the_pause() -> None:
     world = deployed()
     world.change(make_spec("2"))
-    world.analysis = lambda w: outcome("Inconclusive")
-    world.run(2)
-    world.analysis = lambda w: outcome("Pass") if w.now.minute >= 5 else outcome("Inconclusive")
-    spec = world.spec
-    world.spec = spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"inconclusive_limit": 1000})})
+    world.analysis = lambda w: outcome("Pass") if w.now.minute >= 5 else outcome("Waiting")
     world.run(20, seconds=10)
     assert world.status.canary_weight == 5
     world.run_until(lambda s: s.phase == "Healthy", seconds=10)
+
+
+def test_a_statistical_fail_rolls_back_at_once() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.step_started_at is not None)
+    proven = MetricResult(name="errors", verdict="Fail", alpha=0.05, message="more than 1.5 x stable")
+    world.analysis = lambda w: AnalysisOutcome(verdict="Fail", metrics=(proven,), tripped=())
+    world.tick(10)
+    assert world.status.phase == "Degraded"
+    assert "a failed analysis: errors: more than 1.5 x stable" in world.status.message
+
+
+@pytest.mark.parametrize(
+    ("policy", "phase", "reason"), [("Rollback", "Degraded", "StepTimedOut"), ("Hold", "Progressing", "StepTimedOut")]
+)
+def test_a_step_past_max_duration_follows_its_policy_and_never_promotes(policy: str, phase: str, reason: str) -> None:
+    world = deployed()
+    world.change(with_analysis(make_spec("2"), max_step_duration="5m", on_step_timeout=policy))
+    world.analysis = lambda w: outcome("Waiting")
+    world.run(60, seconds=10)
+    assert world.status.phase == phase
+    assert max(world.weights_seen) == 5
+    assert world.events().count(reason) == 1
+    if policy == "Hold":
+        assert world.status.analysis.timed_out
+        assert "still gathering evidence" in world.status.message
+
+
+def test_a_step_expected_to_take_too_long_is_underpowered_with_what_would_suffice() -> None:
+    world = deployed()
+    world.change(with_analysis(make_spec("2"), max_step_duration="10m"))
+    world.run_until(lambda s: s.canary_started_at is not None)
+    waiting = MetricResult(name="errors", verdict="Waiting", alpha=0.05, needed_samples=300.0)
+
+    def slow(w: World) -> AnalysisOutcome:
+        elapsed = (w.now - w.status.canary_started_at).total_seconds()
+        traffic = Traffic(canary=0.05 * 2.0 * elapsed, stable=0.95 * 2.0 * elapsed)  # 2 req/s in all
+        return AnalysisOutcome(verdict="Waiting", metrics=(waiting,), tripped=(), traffic=traffic)
+
+    world.analysis = slow
+    world.run(3, seconds=10)
+    condition = find_condition(world.status.conditions, "Underpowered")
+    assert condition is not None
+    assert condition.status == "True"
+    assert "about 300 more canary requests: about 50 min at 0.1 req/s" in condition.message
+    assert "0.1 req/s" in condition.message
+    assert "a weight of about 25%" in condition.message
+    assert world.status.analysis.eta_seconds == pytest.approx(3000, rel=0.01)
+
+
+def test_no_traffic_goes_to_a_canary_without_ready_pods() -> None:
+    world = deployed()
+    world.change(make_spec("2"))
+    world.canary_ready = False
+    world.run(20)
+    assert world.status.canary_weight == 0
+    assert "ready replicas" in world.status.message
+    world.canary_ready = True
+    world.run_until(lambda s: s.canary_weight == 5)
+
+
+def test_a_first_revision_is_stable_only_once_its_pods_are_ready() -> None:
+    world = World(spec=make_spec("1"), canary_ready=False)
+    world.run(10)
+    assert world.status.stable_revision is None
+    world.canary_ready = True
+    world.run_until(lambda s: s.phase == "Healthy")
 
 
 def test_manual_gate_waits_for_promote_and_consumes_it_once() -> None:

@@ -213,3 +213,12 @@ def test_means_under_continuous_monitoring_stay_below_alpha() -> None:
     log_ratio = log_mixture_likelihood_ratio(means[1] - means[0], variance, mixing_sd=5.0)
     rejected = ((log_ratio >= math.log(1 / ALPHA)) & (n >= 100)).any(axis=1)
     assert rejected.mean() <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / replicates)
+
+
+def test_a_challenger_failing_every_trial_against_a_perfect_champion_is_flagged() -> None:
+    """Regression: the plug-in variance is 0 at 0/n against n/n, and the look used to be skipped forever."""
+    config = MsprtConfig(mixing_sd=0.05, min_samples=100, higher_is_better=False)
+    state = msprt_look(
+        SequentialState(), ArmTotals.of_proportion(47_500, 0), ArmTotals.of_proportion(2500, 2500), config
+    )
+    assert msprt_result(state, config).verdict == CheckVerdict.FAIL
