@@ -16,7 +16,7 @@ import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Self, TextIO
+from typing import Annotated, Any, Literal, Self, TextIO, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -195,8 +195,13 @@ def read_csv_columns(stream: TextIO) -> dict[str, list[str]]:
     return columns
 
 
-def _parse_numeric(cells: Iterable[str]) -> FloatArray | None:
-    """The column as floats (NaN where missing), or None if some cell is not a number."""
+def _parse_numeric(cells: Iterable[str] | FloatArray) -> FloatArray | None:
+    """The column as floats (NaN where missing), or None if some cell is not a number.
+
+    A float array is a column already parsed (the CLI's CSV reader, NaN where missing).
+    """
+    if isinstance(cells, np.ndarray):
+        return np.where(np.isfinite(cells), cells, np.nan)
     values = []
     for cell in cells:
         if cell.lower() in MISSING_CELLS:
@@ -281,7 +286,7 @@ def performance_section(predictions: FloatArray, actuals: FloatArray, bins: int)
 
 
 def build_reference(
-    columns: Mapping[str, Sequence[str]],
+    columns: Mapping[str, Sequence[str] | FloatArray],
     *,
     bins: int = DEFAULT_BINS,
     binning: Binning = "quantile",
@@ -305,7 +310,10 @@ def build_reference(
             continue
         values = _parse_numeric(cells)
         features.append(
-            categorical_feature(name, cells) if values is None else numeric_feature(name, values, bins, binning)
+            # values is None only for cells that are strings (a parsed float array is always numeric)
+            categorical_feature(name, cast(Sequence[str], cells))
+            if values is None
+            else numeric_feature(name, values, bins, binning)
         )
 
     prediction = performance = None
@@ -319,7 +327,7 @@ def build_reference(
     return Reference(model=model, features=features, prediction=prediction, performance=performance)
 
 
-def _require_numeric(columns: Mapping[str, Sequence[str]], name: str) -> FloatArray:
+def _require_numeric(columns: Mapping[str, Sequence[str] | FloatArray], name: str) -> FloatArray:
     values = _parse_numeric(columns[name])
     if values is None:
         raise ValueError(f"column {name!r} must be numeric")

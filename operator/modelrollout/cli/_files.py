@@ -29,10 +29,17 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import sys
+import time
+from array import array
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 MISSING_CELLS = frozenset({"", "na", "nan", "null", "none"})
 _INFINITIES = {"-inf": -math.inf, "+inf": math.inf, "inf": math.inf}
@@ -56,13 +63,23 @@ class InputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One CSV column: numbers (numeric) or strings (categorical), and how many cells were missing."""
+    """One CSV column: numbers (numeric) or strings (categorical), and how many cells were missing.
+
+    ``values`` keeps one float per data row, NaN where the cell was missing, so columns stay
+    aligned row by row (a prediction and its target); ``numbers`` are the present ones.
+    ``labels`` are a categorical column's present cells, in row order (each distinct string
+    stored once).
+    """
 
     name: str
     kind: str
-    numbers: list[float] = field(default_factory=list)
+    values: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     labels: list[str] = field(default_factory=list)
     missing: int = 0
+
+    @property
+    def numbers(self) -> npt.NDArray[np.float64]:
+        return self.values[~np.isnan(self.values)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +104,33 @@ def read_csv_columns(
     *,
     kinds: Mapping[str, str] | None = None,
     categorical: Collection[str] = (),
+    progress: Progress | None = None,
 ) -> dict[str, Column]:
-    """Read a CSV file column-wise.
+    """Read a CSV file column-wise: the one CSV reader of the CLI (``drift``, ``reference build``).
 
     ``kinds`` (column name to ``"numeric"`` or ``"categorical"``) fixes the
     columns and their kinds, typically those of the reference file; without it
-    kinds are decided as the module docstring says.
+    kinds are decided as the module docstring says. A UTF-8 byte order mark (as
+    spreadsheets write it) is skipped. Memory: 8 bytes per numeric cell and per
+    categorical cell (each distinct string kept once), so a file's columns take
+    less room than its text (bench/bench_csv.py measures it).
     """
     try:
-        with open(path, newline="", encoding="utf-8") as stream:
-            return _parse_csv(path, csv.reader(stream), kinds, categorical)
+        with open(path, newline="", encoding="utf-8-sig") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size == 0:
+                raise InputError(path, "file is empty")
+            counted = _CountingLines(stream)
+            reader = csv.reader(counted)
+            if progress is not None:
+                progress.start(str(path), size)
+            try:
+                return _parse_csv(
+                    path, reader, kinds=kinds, categorical=categorical, counted=counted, progress=progress
+                )
+            finally:
+                if progress is not None:
+                    progress.done()
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror}") from None
     except UnicodeDecodeError as error:
@@ -105,11 +139,57 @@ def read_csv_columns(
         raise InputError(path, f"malformed CSV: {error}") from None
 
 
+class _CountingLines:
+    """The file's lines, counting the characters read so far (progress as a share of the file)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.read = 0
+
+    def __iter__(self) -> _CountingLines:
+        return self
+
+    def __next__(self) -> str:
+        line: str = next(self._stream)
+        self.read += len(line)
+        return line
+
+
+class Progress:
+    """Progress of long reads on stderr, only when it is a terminal and the work takes over a second."""
+
+    EVERY_ROWS = 50_000
+    AFTER_SECONDS = 1.0
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._name, self._size, self._began, self._shown = "", 1, 0.0, False
+
+    def start(self, name: str, size: int) -> None:
+        self._name, self._size, self._began, self._shown = name, max(size, 1), time.monotonic(), False
+
+    def update(self, rows: int, read: int) -> None:
+        if self._enabled and time.monotonic() - self._began >= self.AFTER_SECONDS:
+            share = min(read / self._size, 1.0)
+            self._stream.write(f"\rreading {self._name}: {share:4.0%} ({rows:,} rows)")
+            self._stream.flush()
+            self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
 def _parse_csv(
     path: str | Path,
     reader: Any,
+    *,
     kinds: Mapping[str, str] | None,
     categorical: Collection[str],
+    counted: _CountingLines,
+    progress: Progress | None,
 ) -> dict[str, Column]:
     header = next(reader, None)
     if not header or all(not name.strip() for name in header):
@@ -133,53 +213,80 @@ def _parse_csv(
 
     decided: dict[str, str] = dict(kinds) if kinds is not None else {}
     deciding_line: dict[str, tuple[int, str]] = {}
-    numbers: dict[str, list[float]] = {name: [] for name in names}
-    labels: dict[str, list[str]] = {name: [] for name in names}
-    missing = dict.fromkeys(names, 0)
+    values = [array("d") for _ in names]
+    labels: list[list[str]] = [[] for _ in names]
+    interned: dict[str, str] = {}
+    missing = [0] * len(names)
+    is_categorical = [decided.get(name) == "categorical" or name in categorical for name in names]
     rows = 0
+    nan = math.nan
     for row in reader:
-        line = reader.line_num
         if not row:
             continue
         if len(row) != len(names):
-            raise InputError(path, f"{len(row)} cells, but the header has {len(names)} columns", line=line)
+            raise InputError(path, f"{len(row)} cells, but the header has {len(names)} columns", line=reader.line_num)
         rows += 1
-        for position, (name, raw) in enumerate(zip(names, row, strict=True), start=1):
+        if progress is not None and rows % Progress.EVERY_ROWS == 0:
+            progress.update(rows, counted.read)
+        for index, raw in enumerate(row):
             cell = raw.strip()
             if cell.lower() in MISSING_CELLS:
-                missing[name] += 1
+                missing[index] += 1
+                values[index].append(nan)
                 continue
-            kind = decided.get(name)
-            if kind is None:
-                kind = "categorical" if name in categorical or _number(cell) is None else "numeric"
+            name = names[index]
+            if name not in decided:
+                kind = "categorical" if is_categorical[index] or _number(cell) is None else "numeric"
                 decided[name] = kind
-                deciding_line[name] = (line, cell)
-            if kind == "categorical":
-                labels[name].append(cell)
+                deciding_line[name] = (reader.line_num, cell)
+                is_categorical[index] = kind == "categorical"
+            if is_categorical[index]:
+                labels[index].append(interned.setdefault(cell, cell))
                 continue
             value = _number(cell)
             if value is None or not math.isfinite(value):
-                problem = "is not a finite number" if value is not None else "is not a number"
-                reason = (
-                    f"the column is numeric because its first value {deciding_line[name][1]!r} "
-                    f"on line {deciding_line[name][0]} is; pass --categorical {name} to treat it as categories"
-                    if name in deciding_line
-                    else "the column is numeric in the reference"
+                raise _not_a_number(
+                    path,
+                    name,
+                    cell,
+                    value=value,
+                    line=reader.line_num,
+                    column=index + 1,
+                    decided=deciding_line.get(name),
                 )
-                raise InputError(path, f"column {name!r}: {cell!r} {problem} ({reason})", line=line, column=position)
-            numbers[name].append(value)
+            values[index].append(value)
     if rows == 0:
         raise InputError(path, "no data rows", line=2)
     return {
         name: Column(
             name=name,
             kind=decided.get(name, "categorical" if name in categorical else "numeric"),
-            numbers=numbers[name],
-            labels=labels[name],
-            missing=missing[name],
+            values=np.frombuffer(values[index], dtype=np.float64) if not is_categorical[index] else np.empty(0),
+            labels=labels[index],
+            missing=missing[index],
         )
-        for name in names
+        for index, name in enumerate(names)
     }
+
+
+def _not_a_number(
+    path: str | Path,
+    name: str,
+    cell: str,
+    *,
+    value: float | None,
+    line: int,
+    column: int,
+    decided: tuple[int, str] | None,
+) -> InputError:
+    problem = "is not a finite number" if value is not None else "is not a number"
+    reason = (
+        f"the column is numeric because its first value {decided[1]!r} "
+        f"on line {decided[0]} is; pass --categorical {name} to treat it as categories"
+        if decided is not None
+        else "the column is numeric in the reference"
+    )
+    return InputError(path, f"column {name!r}: {cell!r} {problem} ({reason})", line=line, column=column)
 
 
 def _number(cell: str) -> float | None:
@@ -192,8 +299,11 @@ def _number(cell: str) -> float | None:
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file; syntax errors carry the line and column."""
     try:
-        with open(path, encoding="utf-8") as stream:
-            return json.load(stream)
+        with open(path, encoding="utf-8-sig") as stream:
+            text = stream.read()
+        if not text.strip():
+            raise InputError(path, "file is empty")
+        return json.loads(text)
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror}") from None
     except UnicodeDecodeError as error:

@@ -32,8 +32,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser("crds", help="print or write the CustomResourceDefinitions")
+    parser = subparsers.add_parser(
+        "crds",
+        help="print or write the CustomResourceDefinitions",
+        description="The ModelDeployment, DriftMonitor and Experiment CRDs generated from the API models "
+        "(what `make crds` writes into crds/, manifests/base/crds and the chart). Without --output, to stdout.",
+    )
     parser.add_argument(
-        "--output", "-o", action="append", help="a folder to write one YAML file per CRD into (repeatable)"
+        "--output",
+        "-o",
+        action="append",
+        metavar="DIR",
+        help="a folder to write one YAML file per CRD into (repeatable)",
     )
     parser.set_defaults(handler=run)

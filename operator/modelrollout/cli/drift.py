@@ -21,6 +21,7 @@ from modelrollout.cli._files import (
     Column,
     HistogramFeature,
     InputError,
+    Progress,
     is_json,
     read_csv_columns,
     read_histogram_file,
@@ -137,12 +138,13 @@ def _evaluate(
         if categorical:
             raise InputError("--categorical", "applies to CSV references only; a JSON reference declares its types")
         kinds = {feature.name: feature.kind for feature in reference}
-        current = read_csv_columns(args.current, kinds=kinds)
+        current = read_csv_columns(args.current, kinds=kinds, progress=Progress())
         return _binned(args.current, reference, _bin_columns(args.current, reference, current), methods, thresholds)
     if is_json(args.current):
         raise InputError(args.current, "a CSV reference needs a CSV current file (raw data on both sides)")
-    ref_columns = read_csv_columns(args.reference, categorical=categorical)
-    cur_columns = read_csv_columns(args.current, kinds={name: column.kind for name, column in ref_columns.items()})
+    ref_columns = read_csv_columns(args.reference, categorical=categorical, progress=Progress())
+    kinds = {name: column.kind for name, column in ref_columns.items()}
+    cur_columns = read_csv_columns(args.current, kinds=kinds, progress=Progress())
     return _raw(ref_columns, cur_columns, methods, thresholds, args.bins)
 
 

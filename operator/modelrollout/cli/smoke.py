@@ -20,7 +20,13 @@ DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser("smoke", help="run the built-in smoke checks against a model server")
+    parser = subparsers.add_parser(
+        "smoke",
+        help="run the built-in smoke checks against a model server",
+        description="The checks a built-in smoke-test Job runs before a canary gets traffic: the model loads, "
+        "golden inputs give the expected outputs, outputs have the expected shape and range, and the p95 "
+        "latency is within budget. Exit status 0 when every check passes, 1 otherwise.",
+    )
     parser.add_argument("--url", required=True, help="base URL of the model server, e.g. http://model.ns:8080")
     parser.add_argument("--golden", type=Path, help='JSON {"instances": [...], "expected": [...], "tolerance": t}')
     parser.add_argument("--expect-shape", type=int, help="width of each prediction (default: one scalar)")
@@ -30,9 +36,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--latency-requests", type=int, default=20, help="requests timed for the p95")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the model to load")
     parser.add_argument("--request-timeout", type=float, default=10.0, help="seconds per HTTP request")
-    parser.add_argument("--health-path", default="/healthz")
-    parser.add_argument("--predict-path", default="/predict")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument(
+        "--health-path",
+        default="/healthz",
+        metavar="PATH",
+        help="readiness path polled until the model loads (default %(default)s)",
+    )
+    parser.add_argument(
+        "--predict-path",
+        default="/predict",
+        metavar="PATH",
+        help='prediction path, POSTed {"instances": [...]} (default %(default)s)',
+    )
+    parser.add_argument(
+        "--format", choices=["text", "json"], default="text", help="report format on stdout (default %(default)s)"
+    )
     parser.add_argument(
         "--termination-log",
         type=Path,
