@@ -12,11 +12,10 @@ minimum so that every training value lands in a bin.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Self, TextIO, cast
+from typing import Annotated, Any, Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -174,25 +173,6 @@ def render_configmap(
 
 
 # --- building from training data -------------------------------------------------------------
-
-
-def read_csv_columns(stream: TextIO) -> dict[str, list[str]]:
-    """Columns of a CSV with a header row, as raw cells."""
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if not header:
-        raise ValueError("CSV has no header row")
-    if len(set(header)) != len(header):
-        raise ValueError("CSV header has duplicate column names")
-    columns: dict[str, list[str]] = {name: [] for name in header}
-    for line, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise ValueError(f"CSV line {line} has {len(row)} cells, header has {len(header)}")
-        for name, cell in zip(header, row, strict=True):
-            columns[name].append(cell.strip())
-    return columns
 
 
 def _parse_numeric(cells: Iterable[str] | FloatArray) -> FloatArray | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -27,7 +26,6 @@ from modelrollout.references import (
     build_reference,
     dumps_reference,
     loads_reference,
-    read_csv_columns,
     render_configmap,
 )
 
@@ -176,14 +174,6 @@ def test_configmap_embeds_the_reference_json() -> None:
     assert manifest["metadata"]["name"] == "ref"
     assert manifest["metadata"]["namespace"] == "ml"
     assert loads_reference(manifest["data"][REFERENCE_KEY]) == reference
-
-
-def test_read_csv_columns_rejects_ragged_rows() -> None:
-    assert read_csv_columns(io.StringIO("a,b\n1,x\n\n2,y\n")) == {"a": ["1", "2"], "b": ["x", "y"]}
-    with pytest.raises(ValueError, match="line 3"):
-        read_csv_columns(io.StringIO("a,b\n1,x\n2\n"))
-    with pytest.raises(ValueError, match="no header"):
-        read_csv_columns(io.StringIO(""))
 
 
 def test_committed_sample_reference_is_valid_and_serves_the_model() -> None:
