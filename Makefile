@@ -40,6 +40,7 @@ argocd-cm: $(STAMP) ## regenerate manifests/argocd/argocd-cm-patch.yaml from its
 .PHONY: check-generated
 check-generated: crds ## fail when generated files differ from what is committed
 	$(PY) hack/tools/argocd_cm.py --check
+	$(PY) hack/tools/k8s_schemas.py --check
 	@git diff --exit-code -- crds manifests charts || { echo "generated files are stale: run make crds and commit"; exit 1; }
 
 .PHONY: test-unit
@@ -97,6 +98,11 @@ demo: $(STAMP) tools ## the whole story on a local control plane: rollout, smoke
 bench: $(STAMP) ## benchmarks; writes docs/benchmarks.md
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run.py --output docs/benchmarks.md
+
+.PHONY: bench-peers
+bench-peers: $(STAMP) tools ## side by side with Argo Rollouts (builds its controller once, cached; not in make test); BENCH_PEERS_ARGS=...
+	$(PY) hack/peers/argo-rollouts/build.py build >/dev/null
+	PYTHONPATH=operator:.:examples/model-server $(PY) bench/bench_peers.py $(BENCH_PEERS_ARGS)
 
 .PHONY: kind-up
 kind-up: ## (needs Docker) a kind cluster for the e2e suite

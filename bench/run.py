@@ -39,6 +39,21 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_rollout.py", "--runs", "3"],
     ),
     (
+        "Canary verdicts (issue 11)",
+        "Targets, defaults only, 1, 5, 50 and 500 requests/s, looks every 2 s and 30 s: healthy canaries rolled back "
+        "at most 5% in every cell (2,000 rollouts each); 5x the stable error rate rolled back in at least 99% where "
+        "the first step sees 200 canary requests; 100% errors rolled back within two looks of the 10th request; "
+        "a canary beyond the margin promoted at most 5%. Seeded simulation through core.rollout.decide.",
+        [PYTHON, "bench/bench_canary.py"],
+    ),
+    (
+        "Side by side with Argo Rollouts (issue 11)",
+        "Targets: at 2 requests/s with 1% errors on both revisions, fewer false rollbacks than Argo Rollouts v1.10.2 "
+        "(at most 1 of 20); at 60 requests/s a 20%-error canary back to 100% stable no slower (median of 9 runs). "
+        "Optional and long (about an hour or more): needs the peer's build (`make bench-peers` alone runs it).",
+        [PYTHON, "bench/bench_peers.py", "--rollouts", "20", "--runs", "9"],
+    ),
+    (
         "DriftMonitor evaluation (issue 6)",
         "Targets: compute under 10 ms for 200 features; one query per metric family.",
         [PYTHON, "bench/bench_drift.py", "--features", "200", "--repeat", "30"],

@@ -1,0 +1,636 @@
+"""Side by side with Argo Rollouts: false rollbacks at low traffic and rollback speed, on one cluster.
+
+Both controllers run at the same time against the same local control plane and the same
+Prometheus (1 s scrape): our operator (ModelDeployment, replicas router, the spec in
+``bench/peers/modeldeployment.yaml``) and Argo Rollouts v1.10.2's controller, built from its Go
+module by ``hack/peers/argo-rollouts/build.py`` (Rollout with a replica canary and a
+Prometheus AnalysisTemplate, ``bench/peers/argo-rollouts.yaml``). Each gets its own namespace,
+model-server processes and load generator; both split traffic by replicas (20 per revision, so
+5% is one canary replica).
+
+* Healthy canaries (scenario a): 1% errors on both revisions, 2 requests/s; N rollouts each,
+  both controllers at once. Counted: promoted, rolled back (a false rollback: the canary is as
+  good as stable), undecided after ``--max-rollout-seconds``; time to promotion; Kubernetes API
+  requests per rollout, as each controller counts its own (ours
+  ``modelrollout_kube_requests_total``, Argo ``controller_clientset_k8s_request_total``; the API
+  server's ``apiserver_request_total`` has no user-agent label to split them by).
+* Bad canaries (scenario b): 20% errors on the canary, 60 requests/s, one controller at a time;
+  from the first Prometheus sample showing a canary 5xx (its scrape timestamp, read back from
+  Prometheus) to the router's state sending 100% to stable (canary replicas 0, polled every 50
+  ms). Argo runs twice per round: with the ratio query as first written (``natural``) and with
+  ``or vector(0)``.
+
+Run: ``python bench/bench_peers.py [--rollouts 20] [--runs 9] [--max-rollout-seconds 900]``
+(prints Markdown; progress on stderr). Starts the local cluster and Prometheus if they are not
+running and leaves them running; stops everything else it started, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import functools
+import json
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from bench.peers.argo import GROUP, HASH_LABEL, VERSION, ArgoController, ArgoDataPlane, built_argo, documents
+from kubernetes import client
+
+from e2e.harness.kubelet import REVISION_LABEL, LocalKubelet
+from e2e.harness.operator import OperatorProcess
+from e2e.harness.scenario import model_deployment
+from e2e.harness.traffic import Traffic
+from hack.localcluster import cluster
+from hack.localcluster.harness import LocalCluster
+from hack.localprom import prom
+from hack.localprom.harness import LocalPrometheus
+from hack.localprom.webhook import AlertReceiver
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "bench" / "peers"
+NAME = "bench"
+ARGO_VARIANTS = ("natural", "or-vector0")
+POLL = 0.5
+
+
+def log(message: str) -> None:
+    print(f"[bench_peers {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, stop: threading.Event, every: float = POLL) -> Any:
+    """Poll ``check()`` until truthy; None after ``timeout`` seconds; KeyboardInterrupt once ``stop`` is set."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stop.is_set():
+            raise KeyboardInterrupt(f"stopped while waiting for {what}")
+        with contextlib.suppress(client.ApiException, OSError):
+            value = check()
+            if value:
+                return value
+        stop.wait(every)
+    return None
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` merged into a copy of ``base``: mappings key by key, lists and scalars replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def default_pause() -> str:
+    """Our default step pause, read from the API models at run time (the lead may change it)."""
+    from modelrollout.api.modeldeployment import CanaryStep  # noqa: PLC0415 - read at run time on purpose
+
+    duration = CanaryStep(weight=5).pause.duration
+    if not duration:
+        raise SystemExit("the API's default step pause is unset: pass --pause for the peer's steps")
+    return str(duration)
+
+
+# --------------------------------------------------------------------------- the two controllers
+
+
+class Side(Protocol):
+    """What a scenario needs from a controller under test."""
+
+    label: str
+    namespace: str
+    variant: str
+    """Argo's AnalysisTemplate variant; ours has one spec."""
+
+    def deploy(self, version: str, error_rate: float, variant: str) -> None: ...
+    def canary_hash(self, version: str) -> str | None: ...
+    def outcome(self, version: str) -> str | None: ...
+    def canary_replicas(self, pod_hash: str) -> int: ...
+    def weights(self) -> dict[str, float]: ...
+    def api_requests(self) -> float: ...
+
+
+class Ours:
+    """A ModelDeployment: the e2e sample model, our spec fixture merged over it."""
+
+    label = "modelrollout"
+    variant = "ours"
+
+    def __init__(self, api: client.ApiClient, namespace: str, kubelet: LocalKubelet, metrics_port: int) -> None:
+        self.objects = client.CustomObjectsApi(api)
+        self.apps = client.AppsV1Api(api)
+        self.namespace = namespace
+        self.kubelet = kubelet
+        self.metrics_port = metrics_port
+        self.overlay = yaml.safe_load((FIXTURES / "modeldeployment.yaml").read_text())
+
+    def document(self, version: str, error_rate: float) -> dict[str, Any]:
+        base = model_deployment(NAME, version, server_args=["--error-rate", str(error_rate)], smoke=False)
+        base["spec"]["trafficRouting"] = {"router": "replicas"}
+        base["spec"].pop("analysis", None)
+        return deep_merge(base, self.overlay)
+
+    def _get(self) -> dict[str, Any]:
+        found = self.objects.get_namespaced_custom_object(
+            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", NAME
+        )
+        return dict(found)
+
+    def create(self, version: str, error_rate: float) -> None:
+        self.objects.create_namespaced_custom_object(
+            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", self.document(version, error_rate)
+        )
+
+    def deploy(self, version: str, error_rate: float, variant: str) -> None:
+        live = self._get()
+        live["spec"] = self.document(version, error_rate)["spec"]
+        self.objects.replace_namespaced_custom_object(
+            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", NAME, live
+        )
+
+    def _status(self) -> dict[str, Any]:
+        return dict(self._get().get("status") or {})
+
+    def canary_hash(self, version: str) -> str | None:
+        current = self._status().get("currentRevision") or {}
+        return current.get("hash") if current.get("modelVersion") == version else None
+
+    def outcome(self, version: str) -> str | None:
+        status = self._status()
+        current = status.get("currentRevision") or {}
+        stable = status.get("stableRevision") or {}
+        if current.get("modelVersion") != version:
+            return None
+        if status.get("phase") == "Healthy" and stable.get("modelVersion") == version:
+            return "promoted"
+        if status.get("aborted"):
+            return "rolled back"
+        return None
+
+    def canary_replicas(self, pod_hash: str) -> int:
+        found = self.apps.list_namespaced_deployment(self.namespace, label_selector=f"{REVISION_LABEL}={pod_hash}")
+        return sum(d.spec.replicas or 0 for d in found.items)
+
+    def weights(self) -> dict[str, float]:
+        try:
+            return self.kubelet.weights(NAME)
+        except Exception:
+            return {}
+
+    def api_requests(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("modelrollout_kube_requests_total{")
+        )
+
+
+class Argo:
+    """An Argo Rollout with a replica canary and background analysis (fixture argo-rollouts.yaml)."""
+
+    label = "Argo Rollouts"
+    variant = "or-vector0"
+
+    def __init__(
+        self, api: client.ApiClient, plane: ArgoDataPlane, controller: ArgoController, rollout: dict[str, Any]
+    ):
+        self.objects = client.CustomObjectsApi(api)
+        self.namespace = plane.namespace
+        self.plane = plane
+        self.controller = controller
+        self.rollout = rollout
+
+    def with_variant(self, variant: str) -> Argo:
+        """The same Rollout, labelled by the AnalysisTemplate variant it deploys with."""
+        labelled = copy.copy(self)
+        labelled.label, labelled.variant = f"Argo ({variant})", variant
+        return labelled
+
+    def document(self, version: str, error_rate: float, variant: str) -> dict[str, Any]:
+        rollout = copy.deepcopy(self.rollout)
+        template = model_deployment(NAME, version, server_args=["--error-rate", str(error_rate)])["spec"]["template"]
+        container = copy.deepcopy(template["spec"]["containers"][0])
+        container["env"] = [
+            {"name": "MODEL_NAME", "value": "next-day-returns"},
+            {"name": "MODEL_VERSION", "value": version},
+        ]
+        rollout["spec"]["template"]["spec"]["containers"] = [container]
+        rollout["spec"]["strategy"]["canary"]["analysis"]["templates"] = [{"templateName": f"error-rate-{variant}"}]
+        return dict(rollout)
+
+    def create(self, version: str, error_rate: float, variant: str) -> None:
+        self.objects.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "rollouts", self.document(version, error_rate, variant)
+        )
+
+    def deploy(self, version: str, error_rate: float, variant: str) -> None:
+        live = self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", NAME)
+        live["spec"] = self.document(version, error_rate, variant)["spec"]
+        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", NAME, live)
+
+    def canary_hash(self, version: str) -> str | None:
+        for rs in self.plane.replica_sets():
+            env = {e.name: e.value for e in rs.spec.template.spec.containers[0].env or []}
+            if env.get("MODEL_VERSION") == version:
+                return str(rs.metadata.labels[HASH_LABEL])
+        return None
+
+    def outcome(self, version: str) -> str | None:
+        pod_hash = self.canary_hash(version)
+        status = self.plane.status()
+        if pod_hash is None or status.get("currentPodHash") != pod_hash:
+            return None
+        if status.get("stableRS") == pod_hash and status.get("phase") == "Healthy":
+            return "promoted"
+        if status.get("abort"):
+            return "rolled back"
+        return None
+
+    def canary_replicas(self, pod_hash: str) -> int:
+        return self.plane.replicas().get(pod_hash, 0)
+
+    def weights(self) -> dict[str, float]:
+        try:
+            return self.plane.weights()
+        except Exception:
+            return {}
+
+    def api_requests(self) -> float:
+        return self.controller.requests_total()
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass
+class Healthy:
+    """Scenario a for one controller."""
+
+    outcomes: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    requests: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def healthy_rollouts(
+    side: Side, into: Healthy, *, count: int, error_rate: float, variant: str, max_seconds: float, stop: threading.Event
+) -> None:
+    """``count`` rollouts of a canary as good as stable, one after another; each ends promoted,
+    rolled back or undecided (then the next version supersedes it)."""
+    for index in range(count):
+        version = f"h{index + 1}"
+        before = side.api_requests()
+        started = time.monotonic()
+        side.deploy(version, error_rate, variant)
+        decided = functools.partial(side.outcome, version)
+        outcome = wait_until(f"{side.label} {version}", decided, max_seconds, stop) or "undecided"
+        into.outcomes.append(outcome)
+        into.seconds.append(time.monotonic() - started)
+        into.requests.append(side.api_requests() - before)
+        log(f"a: {side.label} rollout {index + 1}/{count}: {outcome} after {into.seconds[-1]:.0f} s")
+
+
+@dataclass
+class Bad:
+    """Scenario b for one controller (and query variant)."""
+
+    seconds: list[float] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+
+def first_breach(prometheus_url: str, namespace: str, pod_hash: str, lookback: float) -> float | None:
+    """Unix time of the first scrape that saw a 5xx from the canary (a raw sample, read back from Prometheus)."""
+    selector = f'model_requests_total{{namespace="{namespace}",revision="{pod_hash}",code=~"5.."}}'
+    query = urllib.parse.urlencode({"query": f"{selector}[{int(lookback) + 5}s]"})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=10) as answer:
+        result = json.loads(answer.read())["data"]["result"]
+    times = [float(t) for series in result for t, v in series["values"] if float(v) > 0]
+    return min(times) if times else None
+
+
+def bad_canary(
+    side: Side, version: str, *, variant: str, error_rate: float, timeout: float, prometheus: str, stop: threading.Event
+) -> tuple[float | None, str]:
+    """One canary failing ``error_rate`` of requests: (first 5xx sample -> 100% on stable, outcome)."""
+    started = time.monotonic()
+    side.deploy(version, error_rate, variant)
+    pod_hash = wait_until(f"{side.label} canary {version}", lambda: side.canary_hash(version), 60, stop, 0.05)
+    if pod_hash is None:
+        return None, "no canary"
+    if not wait_until("canary replicas", lambda: side.canary_replicas(pod_hash) > 0, 60, stop, 0.05):
+        return None, "canary never scaled up"
+    on_stable = wait_until("100% stable", lambda: side.canary_replicas(pod_hash) == 0, timeout, stop, 0.05)
+    stable_at = time.time()
+    outcome = wait_until("an outcome", lambda: side.outcome(version), 30, stop) or "undecided"
+    if not on_stable:
+        return None, outcome
+    # The sample may land in Prometheus a scrape after it was taken: wait for it rather than read once.
+    lookback = time.monotonic() - started + 5
+    breach = wait_until(
+        "the first 5xx sample",
+        lambda: first_breach(prometheus, side.namespace, pod_hash, lookback),
+        10,
+        stop,
+        0.5,
+    )
+    return (stable_at - breach if breach else None), outcome
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def ensure_stack() -> tuple[LocalCluster, LocalPrometheus]:
+    """The shared local cluster and Prometheus: started if not running, never stopped here."""
+    for script in ("hack/localcluster/cluster.py", "hack/localprom/prom.py"):
+        result = subprocess.run([sys.executable, script, "up"], cwd=ROOT, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"`{script} up` failed:\n{result.stderr[-4000:]}")
+    layout = cluster.Layout.current()
+    local = LocalCluster(kubeconfig=cluster.KUBECONFIG, kubectl_bin=str(layout.binary("kubectl")), started_here=False)
+    settings = prom.Settings.from_env()
+    prometheus = LocalPrometheus(
+        url=settings.prometheus_url,
+        alertmanager_url=settings.alertmanager_url,
+        receiver=AlertReceiver(),
+        started_here=False,
+        settings=settings,
+    )
+    return local, prometheus
+
+
+@contextlib.contextmanager
+def namespace(api: client.ApiClient, prefix: str) -> Iterator[str]:
+    """A fresh namespace (not ``mr-*``, so no other session's operator reconciles it), deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name, "labels": {"modelrollout.dev/bench": "peers"}}})
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(client.ApiException):
+            core.delete_namespace(name)
+
+
+def install_crds(local: LocalCluster, argo_dir: Path) -> None:
+    for folder in (ROOT / "crds", argo_dir / "crds"):
+        local.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=bench-peers", "-f", str(folder))
+        local.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(folder))
+
+
+def interruptible_join(threads: list[threading.Thread], stop: threading.Event) -> None:
+    try:
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.5)
+    except BaseException:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        raise
+
+
+def run_thread(target: Callable[[], None], failures: list[BaseException], stop: threading.Event) -> threading.Thread:
+    def body() -> None:
+        try:
+            target()
+        except BaseException as error:  # surfaced by the main thread
+            failures.append(error)
+            stop.set()
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    return thread
+
+
+# --------------------------------------------------------------------------- report
+
+
+def median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s" if values else "n/a"
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None:
+        return "n/a"
+    if theirs == 0:
+        return "n/a (peer 0)" if ours else "equal (both 0)"
+    return f"{ours / theirs:.2f}"
+
+
+def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str, Bad], pause: str) -> list[str]:
+    lines = [
+        f"Argo Rollouts v1.10.2 (built from its Go module) and modelrollout on one local control plane and one "
+        f"Prometheus (1 s scrape), analysis every 2 s, steps 5/25/50/100 with {pause} pauses (Argo; ours: its "
+        "defaults), 20 replicas per revision split by replica count; specs in `bench/peers/`.",
+        "",
+    ]
+    if healthy:
+        lines += [
+            f"**Healthy canaries**: {args.error_rate:.0%} errors on both revisions, {args.rate:g} requests/s, "
+            f"{args.rollouts} rollouts per controller at the same time (Argo with the `{args.argo_query}` query); "
+            f"undecided = no verdict within {args.max_rollout_seconds:.0f} s.",
+            "",
+            "| controller | rollouts | promoted | rolled back (false) | undecided | median time to promotion "
+            "| API requests per rollout |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for label, result in healthy.items():
+            promoted = [s for o, s in zip(result.outcomes, result.seconds, strict=True) if o == "promoted"]
+            per = statistics.mean(result.requests) if result.requests else 0.0
+            lines.append(
+                f"| {label} | {len(result.outcomes)} | {len(promoted)} | {result.outcomes.count('rolled back')} "
+                f"| {result.outcomes.count('undecided')} | {median(promoted)} | {per:.0f} |"
+            )
+        ours, theirs = healthy.get("modelrollout"), healthy.get("Argo Rollouts")
+        if ours and theirs:
+            rolled_back = ratio(ours.outcomes.count("rolled back"), theirs.outcomes.count("rolled back"))
+            lines.append(
+                f"| ratio ours / Argo | | | {rolled_back} "
+                f"| | {ratio(_median_promoted(ours), _median_promoted(theirs))} "
+                f"| {ratio(statistics.mean(ours.requests), statistics.mean(theirs.requests))} |"
+            )
+        lines.append("")
+    if bad:
+        lines += [
+            f"**Bad canaries**: {args.bad_error_rate:.0%} errors on the canary, {args.bad_rate:g} requests/s, "
+            f"{args.runs} runs per row, one controller at a time; first Prometheus sample with a canary 5xx -> "
+            "canary at 0 replicas (100% stable).",
+            "",
+            "| controller | runs | median first 5xx sample -> 100% stable | runs (s) | outcomes | ratio ours / row |",
+            "|---|---|---|---|---|---|",
+        ]
+        ours_median = statistics.median(bad["modelrollout"].seconds) if bad.get("modelrollout", Bad()).seconds else None
+        for label, row in bad.items():
+            mid = statistics.median(row.seconds) if row.seconds else None
+            outcomes = ", ".join(f"{row.outcomes.count(o)} {o}" for o in sorted(set(row.outcomes)))
+            values = ", ".join(f"{v:.2f}" for v in row.seconds)
+            lines.append(
+                f"| {label} | {len(row.outcomes)} | {median(row.seconds)} | {values} | {outcomes} "
+                f"| {ratio(ours_median, mid) if label != 'modelrollout' else ''} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _median_promoted(result: Healthy) -> float | None:
+    times = [s for o, s in zip(result.outcomes, result.seconds, strict=True) if o == "promoted"]
+    return statistics.median(times) if times else None
+
+
+# --------------------------------------------------------------------------- main
+
+
+def promoted(side: Side, version: str) -> bool:
+    return side.outcome(version) == "promoted"
+
+
+def served(traffic: Traffic, requests: float) -> bool:
+    return traffic.sent >= requests
+
+
+def scenario_healthy(sides: list[Side], args: argparse.Namespace, stop: threading.Event) -> dict[str, Healthy]:
+    """Scenario a: every controller's rollouts at the same time, each with its own traffic."""
+    results = {side.label: Healthy() for side in sides}
+    failures: list[BaseException] = []
+    with contextlib.ExitStack() as traffic:
+        for side in sides:
+            traffic.enter_context(Traffic(side.weights, rate=args.rate, feedback=False))
+        threads = [
+            run_thread(
+                functools.partial(
+                    healthy_rollouts, side, results[side.label], count=args.rollouts, error_rate=args.error_rate,
+                    variant=args.argo_query, max_seconds=args.max_rollout_seconds, stop=stop,
+                ),
+                failures,
+                stop,
+            )
+            for side in sides
+        ]  # fmt: skip
+        interruptible_join(threads, stop)
+    if failures:
+        raise failures[0]
+    return results
+
+
+def scenario_bad(sides: list[Side], args: argparse.Namespace, stop: threading.Event) -> dict[str, Bad]:
+    """Scenario b: rounds of one bad canary per controller, one controller at a time (timings on two shared
+    cores), each with its own traffic, started before the canary and running until it is gone."""
+    results = {side.label: Bad() for side in sides}
+    for run in range(1, args.runs + 1):
+        for side in sides:
+            with Traffic(side.weights, rate=args.bad_rate, feedback=False) as traffic:
+                if not wait_until("stable traffic", functools.partial(served, traffic, args.bad_rate), 30, stop, 0.1):
+                    raise RuntimeError(f"{side.label}: no traffic reaches the stable revision")
+                seconds, outcome = bad_canary(
+                    side, f"b{run}-{side.variant}", variant=side.variant, error_rate=args.bad_error_rate,
+                    timeout=args.bad_timeout, prometheus=args.prometheus_url, stop=stop,
+                )  # fmt: skip
+            results[side.label].outcomes.append(outcome)
+            if seconds is not None:
+                results[side.label].seconds.append(seconds)
+            shown = "n/a" if seconds is None else f"{seconds:.2f} s"
+            log(f"b: {side.label} run {run}/{args.runs}: {outcome}, first 5xx -> 100% stable {shown}")
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", default="a,b", help="a (healthy canaries), b (bad canaries), or a,b")
+    parser.add_argument("--rollouts", type=int, default=20, help="healthy rollouts per controller (a)")
+    parser.add_argument("--rate", type=float, default=2.0, help="requests/s in scenario a")
+    parser.add_argument("--error-rate", type=float, default=0.01, help="error rate of both revisions in a")
+    parser.add_argument("--max-rollout-seconds", type=float, default=900.0, help="undecided after this (a)")
+    parser.add_argument("--argo-query", choices=ARGO_VARIANTS, default="or-vector0", help="Argo's query in a")
+    parser.add_argument("--runs", type=int, default=9, help="bad canaries per controller and query (b)")
+    parser.add_argument("--bad-rate", type=float, default=60.0, help="requests/s in scenario b")
+    parser.add_argument("--bad-error-rate", type=float, default=0.2, help="the bad canary's error rate (b)")
+    parser.add_argument("--bad-timeout", type=float, default=120.0, help="seconds a bad canary may stay (b)")
+    parser.add_argument("--pause", help="Argo's pause after each setWeight (default: our default step pause)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    scenarios = {s.strip() for s in args.scenarios.split(",")}
+    pause = args.pause or default_pause()
+    stop = threading.Event()
+
+    def terminate(*_: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, terminate)
+    local, prometheus = ensure_stack()
+    args.prometheus_url = prometheus.url
+    argo_dir = built_argo()
+    install_crds(local, argo_dir)
+    api = local.api_client()
+    healthy: dict[str, Healthy] = {}
+    bad: dict[str, Bad] = {}
+    with contextlib.ExitStack() as stack:
+        stack.callback(prometheus.cleanup)
+        ns_ours = stack.enter_context(namespace(api, "peers-ours"))
+        ns_argo = stack.enter_context(namespace(api, "peers-argo"))
+        metrics_port = free_port()
+        operator = OperatorProcess(
+            local.kubeconfig,
+            prometheus.url,
+            tick=0.5,
+            extra_env={"MODELROLLOUT_METRICS_PORT": str(metrics_port)},
+            namespaces=ns_ours,
+        )
+        stack.enter_context(operator)
+        binary = argo_dir / "bin" / "rollouts-controller"
+        controller = stack.enter_context(ArgoController(binary, local.kubeconfig, ns_argo, free_port(), free_port()))
+        log(f"operator log {operator.log_path}; Argo log {controller.log_path}; namespaces {ns_ours}, {ns_argo}")
+        kubelet = stack.enter_context(LocalKubelet(api, prometheus, ns_ours))
+        fixtures = documents(FIXTURES / "argo-rollouts.yaml", namespace=ns_argo, prometheus=prometheus.url, pause=pause)
+        objects = client.CustomObjectsApi(api)
+        for document in fixtures:
+            if document["kind"] == "AnalysisTemplate":
+                objects.create_namespaced_custom_object(GROUP, VERSION, ns_argo, "analysistemplates", document)
+        rollout = next(d for d in fixtures if d["kind"] == "Rollout")
+        plane = stack.enter_context(ArgoDataPlane(api, prometheus, ns_argo, NAME))
+        ours = Ours(api, ns_ours, kubelet, metrics_port)
+        argo = Argo(api, plane, controller, rollout)
+
+        ours.create("0", args.error_rate)
+        argo.create("0", args.error_rate, args.argo_query)
+        for side in (ours, argo):
+            if not wait_until(f"{side.label} initial", functools.partial(promoted, side, "0"), 180, stop):
+                raise SystemExit(f"{side.label}: the first version never became stable")
+        log("both controllers serve version 0")
+        if "a" in scenarios:
+            healthy = scenario_healthy([ours, argo], args, stop)
+        if "b" in scenarios:
+            bad = scenario_bad([ours, argo.with_variant("natural"), argo.with_variant("or-vector0")], args, stop)
+    print("\n".join(report(args, healthy, bad, pause)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
