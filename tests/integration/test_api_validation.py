@@ -67,7 +67,10 @@ def test_defaults_are_filled_in_by_the_api_server(api: client.ApiClient, namespa
         "apiVersion": "modelrollout.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": "minimal"},
-        "spec": {"model": {"name": "m", "version": "1", "uri": "s3://m/1"}, "template": {"spec": {}}},
+        "spec": {
+            "model": {"name": "m", "version": "1", "uri": "s3://m/1"},
+            "template": {"spec": {"containers": [{"name": "server", "image": "model-server:1"}]}},
+        },
     }
     create(api, namespace, minimal, dry_run=False)
     stored = client.CustomObjectsApi(api).get_namespaced_custom_object(

@@ -8,13 +8,16 @@ from pydantic import Field
 
 from modelrollout.api.base import ApiModel, Name, Rule
 
+KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+"""What a Secret or ConfigMap data key may be."""
+
 
 class SecretKeyRef(ApiModel):
     """A key of a Secret in the resource's namespace."""
 
     name: Name
     """The Secret's name."""
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=253, pattern=KEY_PATTERN)
     """The key within the Secret's data."""
 
 
@@ -23,7 +26,7 @@ class ConfigMapKeyRef(ApiModel):
 
     name: Name
     """The ConfigMap's name."""
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=253, pattern=KEY_PATTERN)
     """The key within the ConfigMap's data."""
 
 
@@ -41,7 +44,7 @@ class IstioRouting(ApiModel):
 
     virtual_service: Name
     """The VirtualService, in the same namespace, whose HTTP route weights the operator manages."""
-    route_name: str | None = None
+    route_name: str | None = Field(default=None, min_length=1, max_length=253)
     """The named HTTP route to manage; the first one when unset."""
 
 

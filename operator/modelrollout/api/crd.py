@@ -116,7 +116,9 @@ class _Translator:
             elif key == "additionalProperties":
                 if isinstance(value, dict):
                     result[key] = self._node(value)
-                elif value is True and not node.get("x-kubernetes-preserve-unknown-fields"):
+                elif (
+                    value is True and "properties" not in node and not node.get("x-kubernetes-preserve-unknown-fields")
+                ):
                     result["x-kubernetes-preserve-unknown-fields"] = True
             elif key in ("exclusiveMinimum", "exclusiveMaximum"):
                 bound = "minimum" if key == "exclusiveMinimum" else "maximum"
@@ -132,7 +134,8 @@ class _Translator:
             for alias, default in _factory_defaults(self._models[model_name]).items():
                 if alias in result["properties"]:
                     result["properties"][alias].setdefault("default", default)
-        if "type" not in result and not result.get("x-kubernetes-preserve-unknown-fields"):
+        untyped_allowed = result.get("x-kubernetes-preserve-unknown-fields") or result.get("x-kubernetes-int-or-string")
+        if "type" not in result and not untyped_allowed:
             raise SchemaError(f"schema node without a type: {sorted(result)}")
         return result
 
@@ -147,6 +150,20 @@ def crd(kind: Kind) -> dict[str, Any]:
     spec_schema = structural_schema(kind.spec)
     status_schema = structural_schema(kind.status)
     spec_schema.pop("nullable", None)
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": kind.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    if kind.name_rules:
+        root["x-kubernetes-validations"] = list(kind.name_rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -172,20 +189,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": list(kind.printer_columns),
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": kind.description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },

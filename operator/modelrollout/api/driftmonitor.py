@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -14,6 +15,13 @@ from modelrollout.api.modeldeployment import EMBEDDED_OBJECT
 
 KIND = "DriftMonitor"
 PLURAL = "driftmonitors"
+
+METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+"""A Prometheus metric name: the series families stand in queries as names, never as quoted strings."""
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+"""A Prometheus label name."""
+FeatureName = Annotated[str, Field(min_length=1, max_length=253)]
+"""A feature's name as the model server labels its series (and as status reports it)."""
 
 DriftMethodName = Literal["psi", "ks", "jensenShannon", "chiSquare", "wasserstein", "hellinger"]
 
@@ -64,16 +72,27 @@ class ReferenceSource(ApiModel):
 class SeriesSelector(ApiModel):
     """Which Prometheus series carry the model server's distributions (see docs/metrics-contract.md)."""
 
-    feature_histogram: str = "model_feature_value"
+    __rules__ = (
+        Rule(
+            f"self.matchers.all(k, size(k) <= 128 && k.matches('{LABEL_NAME_PATTERN}'))",
+            "series.matchers: keys must be Prometheus label names",
+            lambda s: all(len(k) <= 128 and re.fullmatch(LABEL_NAME_PATTERN, k) for k in s.matchers),
+            ".matchers",
+        ),
+    )
+
+    feature_histogram: str = Field(default="model_feature_value", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Histogram family of numeric features, labelled by feature."""
-    feature_categories: str = "model_feature_category_total"
+    feature_categories: str = Field(
+        default="model_feature_category_total", max_length=200, pattern=METRIC_NAME_PATTERN
+    )
     """Counter of categorical feature values, labelled by feature and category."""
-    prediction_histogram: str = "model_prediction_value"
+    prediction_histogram: str = Field(default="model_prediction_value", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Histogram family of predictions."""
-    quality_prefix: str = "model_feature"
+    quality_prefix: str = Field(default="model_feature", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Prefix of the data-quality counters (_observations_total, _missing_total, _out_of_range_total,
     _outliers_total)."""
-    matchers: dict[str, str] = Field(default_factory=dict)
+    matchers: dict[str, Annotated[str, Field(max_length=1024)]] = Field(default_factory=dict, max_length=16)
     """Extra label matchers (exact values) added to every query, for example {job: model-server}."""
     revision: Literal["stable", "current", "all"] = "stable"
     """Whose traffic to judge: the stable revision, the current (canary) revision, or all revisions."""
@@ -139,7 +158,7 @@ class DriftMonitorSpec(ApiModel):
     """The training distribution."""
     series: SeriesSelector = Field(default_factory=SeriesSelector)
     """Which Prometheus series to read."""
-    features: list[str] = Field(default_factory=list, max_length=2000)
+    features: list[FeatureName] = Field(default_factory=list, max_length=2000)
     """The features to watch; all of the reference's when empty."""
     methods: list[DriftMethod] = Field(default_factory=_default_methods, min_length=1, max_length=6)
     """The statistics to compute; a feature drifts when any method says so. Default psi and ks."""

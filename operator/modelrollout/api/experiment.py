@@ -15,6 +15,13 @@ KIND = "Experiment"
 PLURAL = "experiments"
 
 ArmName = str
+QUERY_MAX_LENGTH = 4096
+"""PromQL templates are short; a bound keeps a spec (and the status messages quoting it) small."""
+HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
+"""An HTTP header name (RFC 7230 token), as HTTPRoute header matches require."""
+MIN_STANDARDISED_EFFECT = 1e-6
+"""The smallest minimum detectable effect, in standard deviations of one observation: below it the sample
+size (about 16 / effect**2 per arm) no longer fits a 64-bit integer, and no experiment could reach it."""
 
 
 class Arm(ApiModel):
@@ -31,13 +38,13 @@ class Arm(ApiModel):
 class Assignment(ApiModel):
     """Consistent assignment: a user always reaches the same arm."""
 
-    header: str = Field(default="x-user-id", min_length=1)
+    header: str = Field(default="x-user-id", min_length=1, max_length=256, pattern=HEADER_PATTERN)
     """The request header carrying the assignment key (a user id)."""
-    arm_header: str = Field(default="x-modelrollout-arm", min_length=1)
+    arm_header: str = Field(default="x-modelrollout-arm", min_length=1, max_length=256, pattern=HEADER_PATTERN)
     """The header clients set to the arm's name, computed with ``modelrollout.stats.hashing.assign_arm`` from the
     user id, the arms' weights (champion first, then challengers in order) and the salt; the router sends such
     requests to that arm, and requests without it are split by weight."""
-    salt: str | None = None
+    salt: str | None = Field(default=None, max_length=253)
     """Salt of the hash; the experiment's namespace/name when unset, so experiments are independent."""
 
 
@@ -65,13 +72,13 @@ class ExperimentMetric(ApiModel):
     """A short name."""
     kind: MetricKind
     """proportion (successes out of trials) or mean (from count, sum and sum of squares)."""
-    success_query: str | None = None
+    success_query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template: successes of one arm since the start."""
-    total_query: str | None = None
+    total_query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template: trials (or observations) of one arm since the start."""
-    sum_query: str | None = None
+    sum_query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template: sum of the observed values of one arm."""
-    sum_squares_query: str | None = None
+    sum_squares_query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template: sum of squared observed values of one arm."""
     higher_is_better: bool = True
     """Whether a larger value is an improvement."""
@@ -100,11 +107,43 @@ class PrimaryMetric(ExperimentMetric):
                 )
             ),
         ),
+        Rule(
+            "self.kind != 'proportion' || self.baseline < 1.0",
+            "a proportion's baseline must lie in (0, 1)",
+            lambda s: s.kind != "proportion" or s.baseline < 1.0,
+            ".baseline",
+        ),
+        Rule(
+            "self.kind != 'proportion' || self.baseline >= 1.0 || (self.baseline * self.minimumDetectableEffect)"
+            f" * (self.baseline * self.minimumDetectableEffect) >= {MIN_STANDARDISED_EFFECT**2!r}"
+            " * self.baseline * (1.0 - self.baseline)",
+            f"minimumDetectableEffect: too small to ever detect (under {MIN_STANDARDISED_EFFECT:g} standard deviations "
+            "of the baseline rate; the sample size would not fit a 64-bit integer)",
+            lambda s: (
+                s.kind != "proportion"
+                or s.baseline >= 1.0
+                or (s.baseline * s.minimum_detectable_effect) ** 2
+                >= MIN_STANDARDISED_EFFECT**2 * s.baseline * (1.0 - s.baseline)
+            ),
+            ".minimumDetectableEffect",
+        ),
+        Rule(
+            "self.kind != 'mean' || !has(self.baselineStd)"
+            f" || self.baseline * self.minimumDetectableEffect >= {MIN_STANDARDISED_EFFECT!r} * self.baselineStd",
+            f"minimumDetectableEffect: too small to ever detect (under {MIN_STANDARDISED_EFFECT:g} x baselineStd; "
+            "the sample size would not fit a 64-bit integer)",
+            lambda s: (
+                s.kind != "mean"
+                or s.baseline_std is None
+                or s.baseline * s.minimum_detectable_effect >= MIN_STANDARDISED_EFFECT * s.baseline_std
+            ),
+            ".minimumDetectableEffect",
+        ),
     )
 
-    baseline: float = Field(gt=0)
+    baseline: float = Field(gt=0, le=1e15)
     """The champion's expected rate (proportion) or mean, for the sample size."""
-    baseline_std: float | None = Field(default=None, gt=0)
+    baseline_std: float | None = Field(default=None, gt=0, le=1e15)
     """The standard deviation of one observation (mean metrics)."""
     minimum_detectable_effect: float = Field(gt=0, le=10)
     """The smallest relative improvement worth detecting (0.02 = 2% of baseline)."""
@@ -123,7 +162,7 @@ class Guardrail(ApiModel):
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
     """A short name."""
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template for one arm (same placeholders as metrics, plus {{window}})."""
     max: float | None = None
     """Absolute upper limit."""
@@ -201,9 +240,9 @@ class ExperimentSpec(ApiModel):
     """Reported with multiple-testing correction; they do not decide."""
     guardrails: list[Guardrail] = Field(default_factory=list, max_length=16)
     """Limits that stop the experiment at once when a challenger breaches them."""
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    alpha: float = Field(default=0.05, ge=0.0001, lt=0.5)
     """The false positive rate (two-sided)."""
-    power: float = Field(default=0.8, gt=0.5, lt=1)
+    power: float = Field(default=0.8, gt=0.5, le=0.9999)
     """The chance to detect the minimum detectable effect."""
     sequential: bool = True
     """Always-valid sequential testing (look any time); a fixed-horizon test at the planned size when false."""
@@ -215,7 +254,7 @@ class ExperimentSpec(ApiModel):
     """Sample ratio mismatch is flagged below this p-value."""
     min_samples: int = Field(default=100, ge=1)
     """No verdict on the primary metric before every arm has this many observations."""
-    traffic_rate_query: str | None = None
+    traffic_rate_query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH)
     """PromQL template: observations per second of one arm, for the planned duration. When unset, the primary
     metric's total query over the last {{window}} divided by the window."""
     window: Duration = "1m"

@@ -21,6 +21,8 @@ class Kind:
     status: type[StatusModel]
     printer_columns: tuple[dict[str, Any], ...]
     description: str
+    name_rules: tuple[dict[str, str], ...] = ()
+    """CEL rules on ``metadata.name`` (derived object names must be valid), checked at the schema's root."""
 
     @property
     def singular(self) -> str:
@@ -44,6 +46,7 @@ MODEL_DEPLOYMENT = Kind(
     printer_columns=tuple(modeldeployment.PRINTER_COLUMNS),
     description="A model version served by a pod template, rolled out as a canary gated on smoke tests and "
     "Prometheus guardrails, with automatic rollback to the stable revision.",
+    name_rules=modeldeployment.NAME_RULES,
 )
 
 DRIFT_MONITOR = Kind(

@@ -3,32 +3,82 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from modelrollout.api.base import ApiModel, Duration, Rule, StatusModel
+from modelrollout.api.base import ApiModel, Duration, Rule, StatusModel, cel
 from modelrollout.api.common import ConfigMapKeyRef, TrafficRouting
 from modelrollout.api.conditions import Condition
+from modelrollout.api.k8s import JOB_TEMPLATE_SPEC, POD_TEMPLATE_SPEC
 
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
 
 EMBEDDED_OBJECT: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-"""Pod and Job templates are validated by the API server when the operator creates them."""
+"""Free-form JSON the operator validates itself (a drift reference)."""
+
+NAME_MAX_LENGTH = 56
+"""The longest ModelDeployment name whose derived names are all valid: ``<name>-stable`` and ``<name>-canary``
+are Service names (DNS-1035 labels, at most 63 characters), and the name is the value of every owned
+object's ``modelrollout.dev/model-deployment`` label."""
+SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""DNS-1035: what a Service name must be (a letter first, no dots)."""
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+)
+"""A qualified label key: an optional DNS-subdomain prefix and a slash, then a name (no backslash escapes, so
+the same text is a valid CEL string)."""
+
+
+def _labels_valid(template: dict[str, Any]) -> bool:
+    """The template's label keys (their values and the types are the schema's business)."""
+    metadata = template.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    return not isinstance(labels, dict) or all(_label_key_valid(k) for k in labels)
+
+
+def _label_key_valid(key: object) -> bool:
+    if not isinstance(key, str) or not re.fullmatch(LABEL_KEY_PATTERN, key):
+        return False
+    prefix, _, name = key.rpartition("/")
+    return len(prefix) <= 253 and len(name) <= 63
+
+
+NAME_RULES: tuple[dict[str, str], ...] = (
+    cel(
+        f"size(self.metadata.name) <= {NAME_MAX_LENGTH}",
+        f"metadata.name: at most {NAME_MAX_LENGTH} characters, so that <name>-stable and <name>-canary are valid "
+        "Service names",
+    ),
+    cel(
+        f"self.metadata.name.matches('{SERVICE_NAME_PATTERN}')",
+        "metadata.name: lowercase letters, digits and '-', starting with a letter (no dots): it names Services",
+    ),
+)
+"""Rules on the object's own name, checked at the CRD's root (the only place CEL sees metadata.name)."""
 
 
 class Lineage(ApiModel):
     """Where the model came from, recorded in every revision so history answers "what is serving"."""
 
-    data: str | None = None
+    __rules__ = (
+        Rule(
+            "self.params.all(k, size(k) <= 128) && self.metrics.all(k, size(k) <= 128)",
+            "model.lineage: parameter and metric names must be at most 128 characters",
+            lambda s: all(len(k) <= 128 for k in (*s.params, *s.metrics)),
+        ),
+    )
+
+    data: str | None = Field(default=None, max_length=2048)
     """The training data reference (a dataset URI, table snapshot or DVC hash)."""
-    params: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Annotated[str, Field(max_length=1024)]] = Field(default_factory=dict, max_length=64)
     """Hyperparameters, as strings."""
-    code: str | None = None
+    code: str | None = Field(default=None, max_length=256)
     """The code revision that trained the model (a git commit)."""
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=64)
     """Offline training and validation metrics."""
 
 
@@ -39,11 +89,11 @@ class ModelIdentity(ApiModel):
     """The model's name, shared by all its versions."""
     version: str = Field(min_length=1, max_length=128)
     """The model version (free-form, shown in history and status)."""
-    uri: str = Field(min_length=1)
+    uri: str = Field(min_length=1, max_length=2048)
     """Where the artifact lives (s3://, gs://, hf://, oci://, pvc://...). Passed to the pod as MODEL_URI."""
     digest: str | None = Field(default=None, pattern=r"^[a-z0-9]+:[a-fA-F0-9]{16,128}$")
     """The artifact's content digest (sha256:...), so a version id names exactly one artifact."""
-    framework: str | None = None
+    framework: str | None = Field(default=None, max_length=63)
     """The serving framework (sklearn, xgboost, pytorch, onnx, custom...)."""
     lineage: Lineage = Field(default_factory=Lineage)
     """Training data, parameters, code and metrics of this version."""
@@ -71,11 +121,11 @@ class BuiltinSmokeChecks(ApiModel):
     """Bounds every prediction must respect."""
     latency_budget_ms: int | None = Field(default=None, ge=1)
     """The p95 latency the golden requests must stay within."""
-    predict_path: str = "/predict"
+    predict_path: str = Field(default="/predict", max_length=1024, pattern=r"^/[^\s]*$")
     """The inference endpoint on the model server."""
-    health_path: str = "/healthz"
+    health_path: str = Field(default="/healthz", max_length=1024, pattern=r"^/[^\s]*$")
     """The readiness endpoint on the model server."""
-    image: str | None = None
+    image: str | None = Field(default=None, min_length=1, max_length=4096, pattern=r"^\S+$")
     """The image that runs the checks; the operator's own image when unset."""
 
 
@@ -92,7 +142,7 @@ class SmokeTestSpec(ApiModel):
 
     builtin: BuiltinSmokeChecks | None = None
     """Built-in ML checks: loads, inference on golden inputs, output shape and range, latency."""
-    job_template: dict[str, Any] | None = Field(default=None, json_schema_extra=EMBEDDED_OBJECT)
+    job_template: dict[str, Any] | None = Field(default=None, json_schema_extra=JOB_TEMPLATE_SPEC)
     """A batch/v1 JobTemplateSpec of your own; it gets CANARY_URL and MODEL_* in its environment."""
     timeout: Duration = "5m"
     """How long the smoke tests may take before they count as failed."""
@@ -308,9 +358,20 @@ class AnalysisSpec(ApiModel):
 class ModelDeploymentSpec(ApiModel):
     """The desired model version and how to roll it out."""
 
+    __rules__ = (
+        Rule(
+            "!has(self.template.metadata) || !has(self.template.metadata.labels)"
+            f" || self.template.metadata.labels.all(k, size(k) <= 317 && k.matches('{LABEL_KEY_PATTERN}'))",
+            "template.metadata.labels: every key must be a qualified name (an optional DNS prefix and '/', then "
+            "at most 63 letters, digits, '-', '_' or '.')",
+            lambda s: _labels_valid(s.template),
+            ".template.metadata.labels",
+        ),
+    )
+
     model: ModelIdentity
     """The model version to serve."""
-    template: dict[str, Any] = Field(json_schema_extra=EMBEDDED_OBJECT)
+    template: dict[str, Any] = Field(json_schema_extra=POD_TEMPLATE_SPEC)
     """The pod template (core/v1 PodTemplateSpec) of the model server."""
     replicas: int = Field(default=1, ge=1, le=1000)
     """Replicas of the stable revision (the canary is sized by its weight with the replicas router)."""
