@@ -201,7 +201,7 @@ def test_chart_rbac_is_namespaced_when_watching_namespaces() -> None:
     namespaced, cluster = expected(namespaced_mode=True)
     cluster_roles = {o["metadata"]["name"]: grants_of(o) for o in objects if o["kind"] == "ClusterRole"}
     assert_equal(cluster_roles.pop("r-modelrollout-operator"), cluster)
-    assert set(cluster_roles) == {"modelrollout-view", "modelrollout-edit"}, "no other cluster-wide grant"
+    assert set(cluster_roles) == {"r-modelrollout-view", "r-modelrollout-edit"}, "no other cluster-wide grant"
     roles: dict[tuple[str, str], set[Grant]] = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): grants_of(o) for o in objects if o["kind"] == "Role"
     }
