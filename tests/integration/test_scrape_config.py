@@ -13,6 +13,7 @@ real Prometheus (a private instance, through file discovery), exactly as shipped
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -125,7 +126,7 @@ def test_scrape_config_gives_the_labels_guardrails_use(cluster: Any, namespace: 
         "EndpointSlices with every ready pod",
     )
     file_sd = tmp_path / "targets.json"
-    file_sd.write_text(yaml.safe_dump([{"targets": [t.pop("__address__")], "labels": t} for t in targets]))
+    file_sd.write_text(json.dumps([{"targets": [t.pop("__address__")], "labels": t} for t in targets]))
     job = dict(yaml.safe_load(SCRAPE.read_text())["scrape_configs"][0])
     del job["kubernetes_sd_configs"]
     job["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
