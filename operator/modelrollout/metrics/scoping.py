@@ -84,8 +84,14 @@ class _Selector:
     namespace: list[tuple[str, str]] = field(default_factory=list)
 
 
+MAX_QUERY_LENGTH = 16384
+"""Longer queries are refused before they are parsed: the work is bounded whatever a spec holds."""
+
+
 def scope(promql: str, namespace: str) -> str:
     """``promql`` with every vector selector limited to ``namespace``; :class:`ScopeError` if it cannot be."""
+    if len(promql) > MAX_QUERY_LENGTH:
+        raise QueryParseError(f"the query is {len(promql)} characters long; at most {MAX_QUERY_LENGTH} are accepted")
     if any((ord(c) < 32 and c not in "\t\n") or ord(c) == 127 for c in promql):
         raise ScopeError("the query contains control characters")
     tokens = _tokens(promql)

@@ -87,3 +87,8 @@ def test_the_prometheus_grammar_sees_the_matcher_on_every_selector(query: str, _
     )
     for selector in selectors:
         assert [(m.name, m.value) for m in selector.matchers.matchers if m.name == "namespace"] == [("namespace", "b")]
+
+
+def test_a_query_longer_than_the_limit_is_refused_before_it_is_parsed() -> None:
+    with pytest.raises(ScopeError, match="at most 16384"):
+        scope("up + " * 5000 + "up", "b")
