@@ -8,19 +8,22 @@ Prometheus AnalysisTemplate, ``bench/peers/argo-rollouts.yaml``). Each gets its 
 model-server processes and load generator; both split traffic by replicas (20 per revision, so
 5% is one canary replica).
 
-* Healthy canaries (scenario a): 1% errors on both revisions, 2 requests/s; N rollouts each,
-  both controllers at once. Counted: promoted, rolled back (a false rollback: the canary is as
-  good as stable), undecided after ``--max-rollout-seconds``; time to promotion; Kubernetes API
-  requests per rollout, as each controller counts its own (ours
-  ``modelrollout_kube_requests_total``, Argo ``controller_clientset_k8s_request_total``; the API
-  server's ``apiserver_request_total`` has no user-agent label to split them by).
+* Healthy canaries (scenario a): 1% errors on both revisions, 2 requests/s per object; N rollouts
+  per controller, spread over ``--lanes`` objects per controller rolling out at the same time
+  (independent objects, each with its own servers and traffic: this only saves wall-clock time,
+  as low traffic makes our rollouts long by design), both controllers at once. Counted:
+  promoted, rolled back (a false rollback: the canary is as good as stable), undecided after
+  ``--max-rollout-seconds``; time to promotion; Kubernetes API requests per rollout, as each
+  controller counts its own (ours ``modelrollout_kube_requests_total``, Argo
+  ``controller_clientset_k8s_request_total``; the API server's ``apiserver_request_total`` has
+  no user-agent label to split them by).
 * Bad canaries (scenario b): 20% errors on the canary, 60 requests/s, one controller at a time;
   from the first Prometheus sample showing a canary 5xx (its scrape timestamp, read back from
   Prometheus) to the router's state sending 100% to stable (canary replicas 0, polled every 50
   ms). Argo runs twice per round: with the ratio query as first written (``natural``) and with
   ``or vector(0)``.
 
-Run: ``python bench/bench_peers.py [--rollouts 20] [--runs 9] [--max-rollout-seconds 900]``
+Run: ``python bench/bench_peers.py [--rollouts 20] [--lanes 4] [--runs 9] [--max-rollout-seconds 1800]``
 (prints Markdown; progress on stderr). Starts the local cluster and Prometheus if they are not
 running and leaves them running; stops everything else it started, also on Ctrl-C.
 """
@@ -63,7 +66,6 @@ from hack.localprom.webhook import AlertReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "bench" / "peers"
-NAME = "bench"
 ARGO_VARIANTS = ("natural", "or-vector0")
 POLL = 0.5
 
@@ -120,6 +122,7 @@ class Side(Protocol):
     """What a scenario needs from a controller under test."""
 
     label: str
+    name: str
     namespace: str
     variant: str
     """Argo's AnalysisTemplate variant; ours has one spec."""
@@ -138,7 +141,10 @@ class Ours:
     label = "modelrollout"
     variant = "ours"
 
-    def __init__(self, api: client.ApiClient, namespace: str, kubelet: LocalKubelet, metrics_port: int) -> None:
+    def __init__(
+        self, api: client.ApiClient, namespace: str, kubelet: LocalKubelet, metrics_port: int, name: str
+    ) -> None:
+        self.name = name
         self.objects = client.CustomObjectsApi(api)
         self.apps = client.AppsV1Api(api)
         self.namespace = namespace
@@ -147,14 +153,14 @@ class Ours:
         self.overlay = yaml.safe_load((FIXTURES / "modeldeployment.yaml").read_text())
 
     def document(self, version: str, error_rate: float) -> dict[str, Any]:
-        base = model_deployment(NAME, version, server_args=["--error-rate", str(error_rate)], smoke=False)
+        base = model_deployment(self.name, version, server_args=["--error-rate", str(error_rate)], smoke=False)
         base["spec"]["trafficRouting"] = {"router": "replicas"}
         base["spec"].pop("analysis", None)
         return deep_merge(base, self.overlay)
 
     def _get(self) -> dict[str, Any]:
         found = self.objects.get_namespaced_custom_object(
-            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", NAME
+            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", self.name
         )
         return dict(found)
 
@@ -167,7 +173,7 @@ class Ours:
         live = self._get()
         live["spec"] = self.document(version, error_rate)["spec"]
         self.objects.replace_namespaced_custom_object(
-            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", NAME, live
+            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", self.name, live
         )
 
     def _status(self) -> dict[str, Any]:
@@ -195,7 +201,7 @@ class Ours:
 
     def weights(self) -> dict[str, float]:
         try:
-            return self.kubelet.weights(NAME)
+            return self.kubelet.weights(self.name)
         except Exception:
             return {}
 
@@ -219,10 +225,15 @@ class Argo:
         self, api: client.ApiClient, plane: ArgoDataPlane, controller: ArgoController, rollout: dict[str, Any]
     ):
         self.objects = client.CustomObjectsApi(api)
+        self.name = plane.rollout
         self.namespace = plane.namespace
         self.plane = plane
         self.controller = controller
-        self.rollout = rollout
+        self.rollout = copy.deepcopy(rollout)
+        # One Rollout per lane: its own name and pod label, hence its own ReplicaSets and pod template hashes.
+        self.rollout["metadata"]["name"] = self.name
+        self.rollout["spec"]["selector"]["matchLabels"]["app"] = self.name
+        self.rollout["spec"]["template"]["metadata"]["labels"]["app"] = self.name
 
     def with_variant(self, variant: str) -> Argo:
         """The same Rollout, labelled by the AnalysisTemplate variant it deploys with."""
@@ -232,7 +243,8 @@ class Argo:
 
     def document(self, version: str, error_rate: float, variant: str) -> dict[str, Any]:
         rollout = copy.deepcopy(self.rollout)
-        template = model_deployment(NAME, version, server_args=["--error-rate", str(error_rate)])["spec"]["template"]
+        server_args = ["--error-rate", str(error_rate)]
+        template = model_deployment(self.name, version, server_args=server_args)["spec"]["template"]
         container = copy.deepcopy(template["spec"]["containers"][0])
         container["env"] = [
             {"name": "MODEL_NAME", "value": "next-day-returns"},
@@ -248,9 +260,9 @@ class Argo:
         )
 
     def deploy(self, version: str, error_rate: float, variant: str) -> None:
-        live = self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", NAME)
+        live = self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name)
         live["spec"] = self.document(version, error_rate, variant)["spec"]
-        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", NAME, live)
+        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name, live)
 
     def canary_hash(self, version: str) -> str | None:
         for rs in self.plane.replica_sets():
@@ -292,8 +304,8 @@ class Healthy:
 
     outcomes: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
-    requests: list[float] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
+    requests: float = 0.0
+    """The controller's Kubernetes API requests during the whole scenario (all lanes)."""
 
 
 def healthy_rollouts(
@@ -302,16 +314,14 @@ def healthy_rollouts(
     """``count`` rollouts of a canary as good as stable, one after another; each ends promoted,
     rolled back or undecided (then the next version supersedes it)."""
     for index in range(count):
-        version = f"h{index + 1}"
-        before = side.api_requests()
+        version = f"{side.name}-h{index + 1}"
         started = time.monotonic()
         side.deploy(version, error_rate, variant)
         decided = functools.partial(side.outcome, version)
         outcome = wait_until(f"{side.label} {version}", decided, max_seconds, stop) or "undecided"
         into.outcomes.append(outcome)
         into.seconds.append(time.monotonic() - started)
-        into.requests.append(side.api_requests() - before)
-        log(f"a: {side.label} rollout {index + 1}/{count}: {outcome} after {into.seconds[-1]:.0f} s")
+        log(f"a: {side.label} {side.name} rollout {index + 1}/{count}: {outcome} after {into.seconds[-1]:.0f} s")
 
 
 @dataclass
@@ -395,6 +405,23 @@ def namespace(api: client.ApiClient, prefix: str) -> Iterator[str]:
             core.delete_namespace(name)
 
 
+def delete_model_deployments(api: client.ApiClient, namespace: str, timeout: float = 60.0) -> None:
+    """Delete our objects while the operator still runs, so it releases its finalizers; strip what is left."""
+    objects = client.CustomObjectsApi(api)
+    plural = ("modelrollout.dev", "v1alpha1", namespace, "modeldeployments")
+
+    def names() -> list[str]:
+        return [item["metadata"]["name"] for item in objects.list_namespaced_custom_object(*plural)["items"]]
+
+    for name in names():
+        with contextlib.suppress(client.ApiException):
+            objects.delete_namespaced_custom_object(*plural, name)
+    wait_until("ModelDeployments deleted", lambda: not names(), timeout, threading.Event())
+    for name in names():
+        with contextlib.suppress(client.ApiException):
+            objects.patch_namespaced_custom_object(*plural, name, {"metadata": {"finalizers": None}})
+
+
 def install_crds(local: LocalCluster, argo_dir: Path) -> None:
     for folder in (ROOT / "crds", argo_dir / "crds"):
         local.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=bench-peers", "-f", str(folder))
@@ -451,8 +478,9 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
     if healthy:
         lines += [
             f"**Healthy canaries**: {args.error_rate:.0%} errors on both revisions, {args.rate:g} requests/s, "
-            f"{args.rollouts} rollouts per controller at the same time (Argo with the `{args.argo_query}` query); "
-            f"undecided = no verdict within {args.max_rollout_seconds:.0f} s.",
+            f"{args.rollouts} rollouts per controller on {args.lanes} objects rolling out at once, both controllers "
+            f"at the same time (Argo with the `{args.argo_query}` query); undecided = no verdict within "
+            f"{args.max_rollout_seconds:.0f} s. API requests as each controller counts its own.",
             "",
             "| controller | rollouts | promoted | rolled back (false) | undecided | median time to promotion "
             "| API requests per rollout |",
@@ -460,7 +488,7 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
         ]
         for label, result in healthy.items():
             promoted = [s for o, s in zip(result.outcomes, result.seconds, strict=True) if o == "promoted"]
-            per = statistics.mean(result.requests) if result.requests else 0.0
+            per = result.requests / len(result.outcomes) if result.outcomes else 0.0
             lines.append(
                 f"| {label} | {len(result.outcomes)} | {len(promoted)} | {result.outcomes.count('rolled back')} "
                 f"| {result.outcomes.count('undecided')} | {median(promoted)} | {per:.0f} |"
@@ -471,7 +499,7 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
             lines.append(
                 f"| ratio ours / Argo | | | {rolled_back} "
                 f"| | {ratio(_median_promoted(ours), _median_promoted(theirs))} "
-                f"| {ratio(statistics.mean(ours.requests), statistics.mean(theirs.requests))} |"
+                f"| {ratio(_per_rollout(ours), _per_rollout(theirs))} |"
             )
         lines.append("")
     if bad:
@@ -496,6 +524,10 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
     return lines
 
 
+def _per_rollout(result: Healthy) -> float | None:
+    return result.requests / len(result.outcomes) if result.outcomes else None
+
+
 def _median_promoted(result: Healthy) -> float | None:
     times = [s for o, s in zip(result.outcomes, result.seconds, strict=True) if o == "promoted"]
     return statistics.median(times) if times else None
@@ -513,26 +545,30 @@ def served(traffic: Traffic, requests: float) -> bool:
 
 
 def scenario_healthy(sides: list[Side], args: argparse.Namespace, stop: threading.Event) -> dict[str, Healthy]:
-    """Scenario a: every controller's rollouts at the same time, each with its own traffic."""
-    results = {side.label: Healthy() for side in sides}
+    """Scenario a: every lane of every controller at the same time, each lane with its own object and traffic;
+    ``args.rollouts`` per controller, shared out over its lanes."""
+    labels = list(dict.fromkeys(side.label for side in sides))
+    results = {label: Healthy() for label in labels}
+    first = {label: next(s for s in sides if s.label == label) for label in labels}
+    before = {label: first[label].api_requests() for label in labels}
     failures: list[BaseException] = []
     with contextlib.ExitStack() as traffic:
         for side in sides:
             traffic.enter_context(Traffic(side.weights, rate=args.rate, feedback=False))
-        threads = [
-            run_thread(
-                functools.partial(
-                    healthy_rollouts, side, results[side.label], count=args.rollouts, error_rate=args.error_rate,
-                    variant=args.argo_query, max_seconds=args.max_rollout_seconds, stop=stop,
-                ),
-                failures,
-                stop,
-            )
-            for side in sides
-        ]  # fmt: skip
+        threads = []
+        for side in sides:
+            lanes = [s for s in sides if s.label == side.label]
+            share = args.rollouts // len(lanes) + (lanes.index(side) < args.rollouts % len(lanes))
+            task = functools.partial(
+                healthy_rollouts, side, results[side.label], count=share, error_rate=args.error_rate,
+                variant=args.argo_query, max_seconds=args.max_rollout_seconds, stop=stop,
+            )  # fmt: skip
+            threads.append(run_thread(task, failures, stop))
         interruptible_join(threads, stop)
     if failures:
         raise failures[0]
+    for label in labels:
+        results[label].requests = first[label].api_requests() - before[label]
     return results
 
 
@@ -561,9 +597,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="a,b", help="a (healthy canaries), b (bad canaries), or a,b")
     parser.add_argument("--rollouts", type=int, default=20, help="healthy rollouts per controller (a)")
+    parser.add_argument("--lanes", type=int, default=4, help="objects per controller rolling out at once (a)")
     parser.add_argument("--rate", type=float, default=2.0, help="requests/s in scenario a")
     parser.add_argument("--error-rate", type=float, default=0.01, help="error rate of both revisions in a")
-    parser.add_argument("--max-rollout-seconds", type=float, default=900.0, help="undecided after this (a)")
+    parser.add_argument("--max-rollout-seconds", type=float, default=1800.0, help="undecided after this (a)")
     parser.add_argument("--argo-query", choices=ARGO_VARIANTS, default="or-vector0", help="Argo's query in a")
     parser.add_argument("--runs", type=int, default=9, help="bad canaries per controller and query (b)")
     parser.add_argument("--bad-rate", type=float, default=60.0, help="requests/s in scenario b")
@@ -604,6 +641,8 @@ def main() -> int:
             namespaces=ns_ours,
         )
         stack.enter_context(operator)
+        # Runs before the operator stops (LIFO): kopf's finalizers would otherwise hold the namespace forever.
+        stack.callback(delete_model_deployments, api, ns_ours)
         binary = argo_dir / "bin" / "rollouts-controller"
         controller = stack.enter_context(ArgoController(binary, local.kubeconfig, ns_argo, free_port(), free_port()))
         log(f"operator log {operator.log_path}; Argo log {controller.log_path}; namespaces {ns_ours}, {ns_argo}")
@@ -614,20 +653,25 @@ def main() -> int:
             if document["kind"] == "AnalysisTemplate":
                 objects.create_namespaced_custom_object(GROUP, VERSION, ns_argo, "analysistemplates", document)
         rollout = next(d for d in fixtures if d["kind"] == "Rollout")
-        plane = stack.enter_context(ArgoDataPlane(api, prometheus, ns_argo, NAME))
-        ours = Ours(api, ns_ours, kubelet, metrics_port)
-        argo = Argo(api, plane, controller, rollout)
-
-        ours.create("0", args.error_rate)
-        argo.create("0", args.error_rate, args.argo_query)
-        for side in (ours, argo):
+        ours: list[Ours] = []
+        argo: list[Argo] = []
+        for lane in range(args.lanes):
+            name = f"bench-{lane}"
+            ours.append(Ours(api, ns_ours, kubelet, metrics_port, name))
+            ours[-1].create("0", args.error_rate)
+            argo.append(Argo(api, ArgoDataPlane(api, prometheus, ns_argo, name), controller, rollout))
+            argo[-1].create("0", args.error_rate, args.argo_query)
+            stack.enter_context(argo[-1].plane)
+        sides: list[Side] = [*ours, *argo]
+        for side in sides:
             if not wait_until(f"{side.label} initial", functools.partial(promoted, side, "0"), 180, stop):
-                raise SystemExit(f"{side.label}: the first version never became stable")
+                raise SystemExit(f"{side.label} {side.name}: the first version never became stable")
         log("both controllers serve version 0")
         if "a" in scenarios:
-            healthy = scenario_healthy([ours, argo], args, stop)
+            healthy = scenario_healthy(sides, args, stop)
         if "b" in scenarios:
-            bad = scenario_bad([ours, argo.with_variant("natural"), argo.with_variant("or-vector0")], args, stop)
+            variants = [argo[0].with_variant(variant) for variant in ARGO_VARIANTS]
+            bad = scenario_bad([ours[0], *variants], args, stop)
     print("\n".join(report(args, healthy, bad, pause)))
     return 0
 
