@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +25,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from hack.localcluster import procs
 from hack.tools.cache import require_tool
 from modelrollout.api.kinds import ALL_KINDS
 from tests.integration.freshcluster import FreshCluster, fresh_cluster
@@ -117,13 +120,14 @@ class Operator:
 
     def __init__(self, kubeconfig: Path, args: list[str], peering_name: str, log: Path) -> None:
         self.log = log
+        self.metrics_port = procs.free_ports(["metrics"])["metrics"]
         env = {
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
             "MODELROLLOUT_PROMETHEUS_URL": UNUSED_PROMETHEUS,
             "MODELROLLOUT_PEERING_NAME": peering_name,
             "MODELROLLOUT_PEERING_LIFETIME": "10",
-            "MODELROLLOUT_METRICS_PORT": "0",
+            "MODELROLLOUT_METRICS_PORT": str(self.metrics_port),
             "MODELROLLOUT_LIVENESS": "",
             "MODELROLLOUT_TICK_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
@@ -140,6 +144,12 @@ class Operator:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def requests(self) -> dict[tuple[str, str], float]:
+        """modelrollout_kube_requests_total by (client, verb), from the operator's /metrics."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        found = re.findall(r'^modelrollout_kube_requests_total\{client="(\w+)",verb="(\w+)"\} (\S+)$', text, re.M)
+        return {(client_name, verb): float(value) for client_name, verb, value in found}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -217,13 +227,22 @@ def test_kustomize_install_is_one_command_on_a_fresh_cluster(fresh: FreshCluster
     crds = [f"crd/{kind.crd_name}" for kind in ALL_KINDS] + ["crd/clusterkopfpeerings.kopf.dev"]
     fresh.kubectl("delete", "--wait=true", "--timeout=60s", *crds)
     with operator_as(fresh, "modelrollout-system", "modelrollout", args=["--all-namespaces"], peering_name="mr") as op:
-        wait_for(lambda: "not served yet" in op.logs(), 60, f"the operator to wait for its CRDs\n{op.logs()[-3000:]}")
+        wait_for(
+            lambda: "waiting for the API to serve" in op.logs(),
+            60,
+            f"the operator to wait for its CRDs\n{op.logs()[-3000:]}",
+        )
         again = fresh.kubectl("apply", "--server-side", "-k", "manifests/default", check=False)
         assert again.returncode == 0, again.stderr
         created = wait_for(lambda: peering(fresh, "mr"), 60, "the peering object")
         assert created["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "modelrollout"}
         wait_for(lambda: (peering(fresh, "mr") or {}).get("status"), 60, "the operator's keep-alive")
         assert_reconciles(fresh, op, "kz-returns")
+        # kopf's own requests are counted too (watches once each, keep-alive and finalizer patches, Events).
+        counted = op.requests()
+        assert counted.get(("kopf", "WATCH"), 0) > 0, counted
+        assert counted.get(("kopf", "PATCH"), 0) > 0, counted
+        assert counted.get(("kubernetes", "POST"), 0) > 0, counted
 
 
 def test_image_override_reaches_the_smoke_image(fresh: FreshCluster, tmp_path: Path) -> None:

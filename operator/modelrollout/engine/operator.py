@@ -13,7 +13,8 @@ from typing import Any
 
 import kopf
 
-from modelrollout import GROUP, telemetry
+from modelrollout import GROUP, VERSION, telemetry
+from modelrollout.api.kinds import ALL_KINDS
 from modelrollout.config import Settings
 from modelrollout.engine.context import Context
 from modelrollout.engine.ticking import NoDiffBaseStorage
@@ -63,6 +64,9 @@ def configure(operator_settings: Settings) -> None:
         # One ClusterKopfPeering in every mode, created here when missing (kube/bootstrap.py): an
         # install is one apply, and a watched namespace needs no peering object of its own.
         settings.peering.clusterwide = True
+        waiting = bootstrap.unserved(api_client(), GROUP, VERSION, [kind.plural for kind in ALL_KINDS])
+        if waiting:  # kopf scans discovery once: start only when it lists every kind (kube/bootstrap.py)
+            raise kopf.TemporaryError(f"waiting for the API to serve {', '.join(waiting)}.{GROUP}", delay=2)
         if operator_settings.peering is not None:
             try:
                 bootstrap.ensure_peering(api_client(), operator_settings.peering)

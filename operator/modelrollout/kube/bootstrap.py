@@ -1,5 +1,10 @@
 """What the operator sets up for itself at start-up, so an install is one `kubectl apply`.
 
+- Its own CRDs, served. kopf lists the API's discovery once at start and afterwards re-reads
+  it only when a CRD changes; on a fresh install the CRDs can be established a moment before
+  discovery lists them, and kopf would then never watch that kind. So start-up waits until
+  discovery serves every kind the operator handles.
+
 - The kopf peering object. kubectl (and Helm) cannot create an object in the same apply as
   its CustomResourceDefinition on a fresh cluster ("no matches for kind"), so the manifests
   ship only the peering CRDs and the operator creates its own ``ClusterKopfPeering`` when it
@@ -13,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from kubernetes import client
@@ -24,6 +30,18 @@ PEERING_VERSION = "v1"
 PEERING_PLURAL = "clusterkopfpeerings"
 OPERATOR_CONTAINER = "operator"
 """The operator's container in its pod (charts/ and manifests/ name it so)."""
+
+
+def unserved(api: client.ApiClient, group: str, version: str, plurals: Iterable[str]) -> list[str]:
+    """The ``plurals`` of ``group/version`` that API discovery does not list (yet)."""
+    try:
+        listed = client.CustomObjectsApi(api).get_api_resources(group, version)
+    except client.ApiException as error:
+        if is_status(error, 404):
+            return sorted(plurals)
+        raise
+    served = {resource.name for resource in listed.resources or []}
+    return sorted(set(plurals) - served)
 
 
 class PeeringNotServedError(RuntimeError):
