@@ -40,12 +40,15 @@ class DriftMethod(ApiModel):
     name: DriftMethodName
     """psi, ks, jensenShannon, chiSquare, wasserstein or hellinger."""
     threshold: float | None = Field(default=None, gt=0)
-    """The score at or above which the feature has drifted (distances: PSI 0.2, JS 0.1, Hellinger 0.1,
-    Wasserstein 0.1 reference standard deviations; tests: the minimum effect size, KS statistic 0.1)."""
+    """The practical threshold: the score at or above which the feature has drifted, provided the score is
+    also above its noise floor at the window's sample size (distances: PSI 0.2, JS 0.1, Hellinger 0.1,
+    Wasserstein 0.1 reference standard deviations; tests: the minimum effect size, KS statistic 0.05,
+    chi-square Cramér's V 0.05)."""
     warning: float | None = Field(default=None, gt=0)
     """The score at or above which the feature is flagged as a warning (PSI 0.1)."""
     p_value: float | None = Field(default=None, gt=0, lt=1)
-    """For tests (ks, chiSquare): the p-value below which a difference is significant (0.05)."""
+    """For tests (ks, chiSquare): an upper limit on the test's significance level; unset, the test gets its
+    share of spec.alpha."""
 
 
 def _default_methods() -> list[DriftMethod]:
@@ -83,9 +86,7 @@ class SeriesSelector(ApiModel):
 
     feature_histogram: str = Field(default="model_feature_value", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Histogram family of numeric features, labelled by feature."""
-    feature_categories: str = Field(
-        default="model_feature_category_total", max_length=200, pattern=METRIC_NAME_PATTERN
-    )
+    feature_categories: str = Field(default="model_feature_category_total", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Counter of categorical feature values, labelled by feature and category."""
     prediction_histogram: str = Field(default="model_prediction_value", max_length=200, pattern=METRIC_NAME_PATTERN)
     """Histogram family of predictions."""
@@ -162,9 +163,13 @@ class DriftMonitorSpec(ApiModel):
     """The features to watch; all of the reference's when empty."""
     methods: list[DriftMethod] = Field(default_factory=_default_methods, min_length=1, max_length=6)
     """The statistics to compute; a feature drifts when any method says so. Default psi and ks."""
-    min_samples: int = Field(default=1000, ge=1)
-    """Observations needed in the window; fewer is InsufficientData, never "no drift". At a few hundred
-    samples the default KS rule sits at its 5% false-alarm edge across many features, hence 1000."""
+    min_samples: int = Field(default=100, ge=1)
+    """Observations needed in the window; fewer is InsufficientData, never "no drift". Above it a score
+    still counts only when it clears its noise floor, so a small window cannot raise a false alarm; 100
+    expects 10 observations per reference decile."""
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    """False-alarm budget of one evaluation: with no drift, an evaluation reports drift at most this often,
+    split across the watched distributions and their methods."""
     prediction: bool = True
     """Also judge the prediction distribution."""
     performance: PerformanceSpec | None = None
@@ -194,7 +199,10 @@ class FeatureResult(StatusModel):
     scores: dict[str, float] = Field(default_factory=dict)
     """Method name to score."""
     p_values: dict[str, float] = Field(default_factory=dict)
-    """Method name to p-value, for the tests."""
+    """Method name to p-value, for the tests (and Wasserstein's, from its simulated null)."""
+    noise_floors: dict[str, float] = Field(default_factory=dict)
+    """Method name to noise floor: the score noise alone reaches at this sample size (same unit as scores);
+    a score counts as drift only above both its threshold and its floor."""
     message: str | None = None
     """Why there is no verdict (no series, buckets that do not match the reference's edges, ...)."""
 

@@ -8,6 +8,7 @@ drifted, 0 when none did, 2 when an input file is malformed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -28,6 +29,7 @@ from modelrollout.cli._files import (
 )
 from modelrollout.stats.drift import (
     CATEGORICAL_METHODS,
+    DEFAULT_BINS,
     NUMERIC_METHODS,
     BinnedFeature,
     DriftThresholds,
@@ -52,10 +54,13 @@ inputs:
   CSV of current raw data, which is binned on the reference's edges.
 
 verdicts (defaults, see docs/statistics.md):
-  psi >= 0.1 warning, >= 0.2 drift; ks p < 0.05 and statistic >= 0.1;
-  chi_square p < 0.05 and Cramer's V >= 0.1; jensen_shannon (base 2) >= 0.1;
+  a score is drift when above its threshold and above its noise floor at
+  these sample sizes (the exit status is wrong on same-distribution data at
+  most 5% of the time): psi >= 0.2 (0.1 warning); ks statistic >= 0.05;
+  chi_square Cramer's V >= 0.05; jensen_shannon (base 2) >= 0.1;
   wasserstein >= 0.1 reference standard deviations; hellinger >= 0.1.
-  Fewer than --min-samples observations on either side: InsufficientData.
+  Fewer than --min-samples observations on either side, or noise floors
+  above every threshold: InsufficientData.
 
 exit status: 0 no drift, 1 drift in at least one feature, 2 bad input.
 """
@@ -78,7 +83,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help=f"comma-separated methods among {', '.join(m.value for m in Method)} (default: all that apply)",
     )
     parser.add_argument(
-        "--bins", type=int, default=10, metavar="N", help="reference-quantile bins for raw numeric columns (default 10)"
+        "--bins",
+        type=int,
+        default=DEFAULT_BINS,
+        metavar="N",
+        help="reference-quantile bins for raw numeric columns (default %(default)d)",
     )
     parser.add_argument(
         "--min-samples",
@@ -158,6 +167,7 @@ def _raw(
     results: list[FeatureDrift] = []
     skipped: list[str] = []
     missing: Missing = {}
+    thresholds = _per_feature(thresholds, sum(1 for r in reference.values() if _applicable(methods, r.kind)))
     for name, ref in reference.items():
         cur = current[name]
         missing[name] = (
@@ -240,8 +250,13 @@ def _binned(
             skipped.append(ref.name)
             continue
         features.append(_aligned(current_path, ref, cur))
-    results = evaluate_many(features, methods=methods, thresholds=thresholds)
+    results = evaluate_many(features, methods=methods, thresholds=_per_feature(thresholds, len(features)))
     return results, missing, skipped
+
+
+def _per_feature(thresholds: DriftThresholds, features: int) -> DriftThresholds:
+    """The exit status answers "did anything drift?", so alpha is split across the features (Bonferroni)."""
+    return dataclasses.replace(thresholds, alpha=thresholds.alpha / max(1, features))
 
 
 def _aligned(current_path: str, ref: HistogramFeature, cur: HistogramFeature) -> BinnedFeature:

@@ -52,7 +52,7 @@ from modelrollout.stats.histograms import (
     rebin,
 )
 from modelrollout.stats.histograms import histogram as make_histogram
-from modelrollout.stats.results import FeatureDrift
+from modelrollout.stats.results import DriftVerdict, FeatureDrift
 
 # --- series names of docs/metrics-contract.md that the spec does not rename ---------------------------------------
 
@@ -285,8 +285,11 @@ def _selector(spec: DriftMonitorSpec, namespace: str, revision: str | None) -> t
 
 
 def thresholds_of(spec: DriftMonitorSpec) -> DriftThresholds:
-    """The stats package's thresholds with the spec's overrides; unset values keep the documented defaults."""
-    changes: dict[str, float] = {"min_samples": float(spec.min_samples)}
+    """The stats package's thresholds with the spec's overrides; unset values keep the documented defaults.
+
+    ``alpha`` is the whole evaluation's budget; :func:`evaluate` splits it across the distributions.
+    """
+    changes: dict[str, float] = {"min_samples": float(spec.min_samples), "alpha": spec.alpha}
     for method in spec.methods:
         threshold, warning, p_value = method.threshold, method.warning, method.p_value
         if method.name == "psi":
@@ -368,7 +371,10 @@ def evaluate(spec: DriftMonitorSpec, reference: Reference, answers: Answers) -> 
         _bin_numeric(reference.prediction, prediction_buckets, binned, unscored, name=PREDICTION_NAME)
 
     methods = [_METHODS[m.name] for m in spec.methods]
-    scored = {r.name: r for r in evaluate_many(binned, methods=methods, thresholds=thresholds)}
+    # One evaluation raises one alert whatever drifted, so its false-alarm budget is split across the
+    # distributions it judges (Bonferroni): with 200 features at 5% each, noise alone would alert every time.
+    per_feature = dataclasses.replace(thresholds, alpha=thresholds.alpha / max(1, len(binned)))
+    scored = {r.name: r for r in evaluate_many(binned, methods=methods, thresholds=per_feature)}
     results = {name: _result(drift, spec) for name, drift in scored.items()} | unscored
     return Evaluation(
         features=tuple(results[name] for name in names),
@@ -435,6 +441,7 @@ def _result(drift: FeatureDrift, spec: DriftMonitorSpec) -> FeatureResult:
     number its threshold applies to; non-finite numbers are left out (JSON has none)."""
     scores: dict[str, float] = {}
     p_values: dict[str, float] = {}
+    floors: dict[str, float] = {}
     for score in drift.scores:
         name = _SPEC_NAMES[Method(score.method)]
         value = score.effect_size if score.effect_size is not None else score.statistic
@@ -442,17 +449,25 @@ def _result(drift: FeatureDrift, spec: DriftMonitorSpec) -> FeatureResult:
             scores[name] = value
         if score.p_value is not None and math.isfinite(score.p_value):
             p_values[name] = score.p_value
+        if score.noise_floor is not None and math.isfinite(score.noise_floor):
+            floors[name] = score.noise_floor
     message = None
     if drift.n_reference < spec.min_samples:
         message = f"the reference has {drift.n_reference:.0f} observations, minSamples is {spec.min_samples}"
     elif drift.n_current < spec.min_samples:
         message = f"{drift.n_current:.0f} observations in {spec.window}, minSamples is {spec.min_samples}"
+    elif drift.verdict is DriftVerdict.INSUFFICIENT_DATA:
+        message = (
+            f"{drift.n_current:.0f} observations in {spec.window} cannot tell drift at the thresholds from noise "
+            "(every noise floor is above its threshold)"
+        )
     return FeatureResult(
         name=drift.name,
         samples=round(drift.n_current),
         verdict=drift.verdict.value,
         scores=scores,
         p_values=p_values,
+        noise_floors=floors,
         message=message,
     )
 
@@ -663,7 +678,8 @@ def _drift_conditions(spec: DriftMonitorSpec, draft: _Draft, evaluation: Evaluat
         names = evaluation.insufficient
         message = (
             f"{len(names)} of {len(evaluation.features) + (evaluation.prediction is not None)} distributions "
-            f"have fewer than {spec.min_samples} observations in {spec.window}: {_listing(names)}"
+            f"have too few observations in {spec.window} (minSamples {spec.min_samples}, or noise floors above "
+            f"the thresholds): {_listing(names)}"
         )
         draft.condition("InsufficientData", "True", "TooFewSamples", message)
     else:

@@ -1,20 +1,32 @@
-"""Distribution drift between a reference and a current window.
+"""Distribution drift between a reference and a current window, calibrated at every sample size.
 
 The core is :func:`evaluate_binned`, which scores many features at once from
 per-bin counts (rows are features, columns are bins), because that is what a
 drift monitor has: one histogram per feature per window, hundreds of features.
 :func:`evaluate_samples` and :func:`evaluate_categorical` cover raw data (the
 offline CLI) and categories; they use scipy's exact routines where raw data
-allows (``ks_2samp``, ``wasserstein_distance``) and the same binned kernels
-otherwise, so the numbers agree across entry points.
+allows (``ks_2samp``) and the same binned kernels otherwise, so the numbers
+agree across entry points.
 
-The methods, their formulas and their caveats are documented in
+A method counts as drift only when its score is above **both** its practical
+threshold (PSI 0.2, Wasserstein 0.1 sd, ...) and its **noise floor**: the
+``1 - level`` quantile of the score when nothing drifted, at these sample sizes
+and bins. A fixed threshold alone cries wolf at small samples, where pure noise
+reaches it (PSI of 10 deciles at 100 vs 100 observations averages 0.18). The
+levels of a feature's methods share one false-alarm budget ``alpha`` (see
+:func:`_levels`), so the feature's verdict, not each method's, is calibrated.
+When the noise floor lies above the practical threshold the data cannot tell a
+relevant drift from noise, and unless the method found significant drift its
+verdict is INSUFFICIENT_DATA rather than NO_DRIFT.
+
+The methods, their null laws and their caveats are documented in
 ``docs/statistics.md``; the short version is in each kernel's docstring.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -55,12 +67,27 @@ CATEGORICAL_METHODS: tuple[Method, ...] = (
     Method.CHI_SQUARE,
     Method.HELLINGER,
 )
-METHODS_WITH_P_VALUE: frozenset[Method] = frozenset({Method.KS, Method.CHI_SQUARE})
+#: The binned distances: different summaries of one 2 x B table, sharing its noise model
+#: (Pearson's chi-square on the merged bins).
+BINNED_METHODS: frozenset[Method] = frozenset(CATEGORICAL_METHODS)
+METHODS_WITH_P_VALUE: frozenset[Method] = frozenset({Method.KS, Method.CHI_SQUARE, Method.WASSERSTEIN})
 
-#: Proportion substituted for an empty bin in PSI, whose log-ratio is otherwise
-#: infinite. 1e-4 is the convention of Evidently and most PSI write-ups; it caps
-#: one empty bin's contribution at about ``p * ln(p / 1e-4)``.
+#: Proportion added to every bin of a row that has an empty bin when PSI is computed
+#: from proportions alone (then renormalised, so the row still sums to one).
 PSI_EPSILON = 1e-4
+#: Pseudo-count added to every occupied bin before PSI is computed from counts
+#: (Jeffreys' 1/2, Laplace-style smoothing): one observation more or less in a
+#: bin moves PSI by a bounded amount, never from 0.2 to 0.7.
+PSI_PSEUDO_COUNT = 0.5
+#: Share of ``alpha`` that each secondary family of methods may use (see :func:`_levels`).
+SECONDARY_SHARE = 0.1
+#: The reference standard deviation is floored at this fraction of ``max(1, |mean|)``, so a
+#: constant reference gives a large but finite Wasserstein score (Evidently floors at 0.001).
+WASSERSTEIN_SD_FLOOR = 1e-3
+#: Draws of the Gaussian null of binned Wasserstein (cached per reference histogram) and
+#: permutations of the raw-sample null; both use fixed seeds, so verdicts are reproducible.
+NULL_DRAWS = 1000
+PERMUTATIONS = 300
 
 IntArray = NDArray[np.int8]
 
@@ -74,24 +101,51 @@ _VERDICT_BY_CODE: dict[int, DriftVerdict] = {
 }
 
 
+class _Family(enum.Enum):
+    """Methods with one noise model: KS, Wasserstein, and the binned distances."""
+
+    KS = "ks"
+    WASSERSTEIN = "wasserstein"
+    BINNED = "binned"
+
+
+def _family(method: Method) -> _Family:
+    if method is Method.KS:
+        return _Family.KS
+    if method is Method.WASSERSTEIN:
+        return _Family.WASSERSTEIN
+    return _Family.BINNED
+
+
 @dataclass(frozen=True, slots=True)
 class DriftThresholds:
-    """When a score becomes a warning or drift; defaults follow common practice.
+    """When a score is drift: above its practical threshold and above its noise floor.
 
-    Significance tests (KS, chi-square) also need a minimum effect size: with a
-    million observations a test is significant for differences nobody cares
-    about, and a gate that fires on those is switched off by its users.
+    ``alpha`` is the false-alarm budget of one feature's verdict, all its
+    methods together: with no drift a feature is flagged at most this often,
+    whatever the sample sizes and bins. The practical thresholds keep huge
+    windows from flagging differences nobody would act on (a million
+    observations make a 0.01 sd shift significant). ``ks_alpha`` and
+    ``chi_square_alpha`` optionally cap those tests' share of the budget.
     Distances have an optional warning level (``None`` means none).
+
+    Defaults: the thresholds agree on "about a tenth of a standard deviation"
+    (a 0.1 sd shift of a normal gives Wasserstein 0.1, KS 0.04, Cramér's V
+    0.05 on deciles), except PSI, Jensen-Shannon and Hellinger, which keep
+    their conventional, coarser levels. ``min_samples`` 100 with 10 bins
+    expects 10 observations per bin, twice the chi-square rule of thumb, so
+    sparse-bin merging (``min_expected``) rarely kicks in at the minimum.
     """
 
+    alpha: float = 0.05
     psi_warning: float | None = 0.1
     psi_drift: float = 0.2
-    ks_alpha: float = 0.05
-    ks_min_statistic: float = 0.1
+    ks_alpha: float | None = None
+    ks_min_statistic: float = 0.05
     jensen_shannon_warning: float | None = None
     jensen_shannon_drift: float = 0.1
-    chi_square_alpha: float = 0.05
-    chi_square_min_cramers_v: float = 0.1
+    chi_square_alpha: float | None = None
+    chi_square_min_cramers_v: float = 0.05
     wasserstein_warning_sd: float | None = None
     wasserstein_drift_sd: float = 0.1
     hellinger_warning: float | None = None
@@ -99,9 +153,18 @@ class DriftThresholds:
     #: Below this many observations in either window the verdict is
     #: INSUFFICIENT_DATA, never NO_DRIFT: absence of evidence is not evidence.
     min_samples: float = 100.0
+    #: Adjacent bins (categories: the rarest ones) are merged until each expects at
+    #: least this many observations in the smaller window, as chi-square practice asks.
+    min_expected: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
 
 
 DEFAULT_THRESHOLDS = DriftThresholds()
+DEFAULT_BINS = 10
+"""Reference-quantile bins for raw numeric data (deciles, the usual PSI practice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +172,9 @@ class BinnedDriftReport:
     """Scores for ``F`` features; every array has one entry per feature.
 
     ``effect_sizes`` holds Cramér's V for chi-square; for KS the statistic is
-    its own effect size. Verdicts are kept as int8 codes for speed and turned
-    into :class:`DriftVerdict` on demand.
+    its own effect size. ``noise_floors`` are in each method's own unit (the
+    score that noise alone exceeds with probability ``levels``). Verdicts are
+    kept as int8 codes for speed and turned into :class:`DriftVerdict` on demand.
     """
 
     methods: tuple[Method, ...]
@@ -119,6 +183,8 @@ class BinnedDriftReport:
     statistics: Mapping[Method, FloatArray]
     p_values: Mapping[Method, FloatArray]
     effect_sizes: Mapping[Method, FloatArray]
+    noise_floors: Mapping[Method, FloatArray]
+    levels: Mapping[Method, FloatArray]
     method_codes: Mapping[Method, IntArray]
     codes: IntArray
 
@@ -138,6 +204,8 @@ class BinnedDriftReport:
                 p_value=float(self.p_values[method][index]) if method in self.p_values else None,
                 effect_size=(float(self.effect_sizes[method][index]) if method in self.effect_sizes else None),
                 verdict=_VERDICT_BY_CODE[int(self.method_codes[method][index])],
+                noise_floor=_optional(self.noise_floors[method][index]),
+                alpha=float(self.levels[method][index]),
             )
             for method in self.methods
         )
@@ -166,6 +234,31 @@ class BinnedFeature:
         return "categorical" if self.edges is None else "numeric"
 
 
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """One method's scores and verdict codes for ``F`` features."""
+
+    statistic: FloatArray
+    noise_floor: FloatArray
+    codes: IntArray
+    p_value: FloatArray | None = None
+    effect_size: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """The binned distances' common ground: the merged 2 x B table and Pearson's test on it."""
+
+    reference: FloatArray
+    current: FloatArray
+    n_reference: FloatArray
+    n_current: FloatArray
+    statistic: FloatArray
+    p_value: FloatArray
+    cramers_v: FloatArray
+    dof: NDArray[np.int64]
+
+
 def evaluate_binned(
     reference_counts: ArrayLike,
     current_counts: ArrayLike,
@@ -179,8 +272,8 @@ def evaluate_binned(
 
     ``edges`` (``[B + 1]`` shared, or ``[F, B + 1]``) is needed only for
     Wasserstein. ``ordered=False`` declares categories (no KS or Wasserstein).
-    Counts must be observation counts (``increase()``, not ``rate()``) for the
-    p-values to mean anything; the distances only use proportions.
+    Counts must be observation counts (``increase()``, not ``rate()``): the
+    noise floors and p-values depend on them.
     """
     chosen = tuple(Method(m) for m in methods)
     reference = count_matrix(reference_counts, "reference counts")
@@ -189,60 +282,65 @@ def evaluate_binned(
         raise HistogramError(f"reference counts {reference.shape} and current counts {current.shape} differ")
     if not ordered and {Method.KS, Method.WASSERSTEIN} & set(chosen):
         raise ValueError("KS and Wasserstein need ordered numeric bins, not categories")
+    if Method.WASSERSTEIN in chosen and edges is None:
+        raise ValueError("Wasserstein needs bin edges")
 
+    t = thresholds
     n_reference = reference.sum(axis=1)
     n_current = current.sum(axis=1)
-    p_reference = row_proportions(reference, n_reference)
-    p_current = row_proportions(current, n_current)
+    families = {_family(m) for m in chosen}
+    table = _table(reference, current, ordered, t.min_expected) if _Family.BINNED in families else None
+    spend = _binned_spend(table, chosen, t) if table is not None else None
+    levels = _levels(families, spend, t, reference.shape[0])
 
-    statistics: dict[Method, FloatArray] = {}
-    p_values: dict[Method, FloatArray] = {}
-    effect_sizes: dict[Method, FloatArray] = {}
-    method_codes: dict[Method, IntArray] = {}
-    t = thresholds
+    scored: dict[Method, _Scored] = {}
     for method in chosen:
-        if method is Method.PSI:
-            score = psi(p_reference, p_current)
-            method_codes[method] = _band(score, t.psi_warning, t.psi_drift)
-        elif method is Method.KS:
-            score, p_value = ks_binned(p_reference, p_current, n_reference, n_current)
-            p_values[method] = p_value
-            method_codes[method] = _significant(p_value, t.ks_alpha, score, t.ks_min_statistic)
-        elif method is Method.JENSEN_SHANNON:
-            score = jensen_shannon(p_reference, p_current)
-            method_codes[method] = _band(score, t.jensen_shannon_warning, t.jensen_shannon_drift)
-        elif method is Method.CHI_SQUARE:
-            score, p_value, cramers_v = chi_square_homogeneity(reference, current)
-            p_values[method] = p_value
-            effect_sizes[method] = cramers_v
-            method_codes[method] = _significant(p_value, t.chi_square_alpha, cramers_v, t.chi_square_min_cramers_v)
+        level = levels[_family(method)]
+        if method is Method.KS:
+            statistic, p_value = ks_binned(
+                row_proportions(reference, n_reference), row_proportions(current, n_current), n_reference, n_current
+            )
+            scored[method] = _score_ks(statistic, p_value, n_reference, n_current, t=t, level=level)
         elif method is Method.WASSERSTEIN:
-            if edges is None:
-                raise ValueError("Wasserstein needs bin edges")
-            score = wasserstein_binned_sd(p_reference, p_current, np.asarray(edges, dtype=np.float64))
-            method_codes[method] = _band(score, t.wasserstein_warning_sd, t.wasserstein_drift_sd)
+            scored[method] = _score_wasserstein_binned(
+                reference, current, np.asarray(edges, dtype=np.float64), t, level
+            )
         else:
-            score = hellinger(p_reference, p_current)
-            method_codes[method] = _band(score, t.hellinger_warning, t.hellinger_drift)
-        statistics[method] = score
-
+            assert table is not None
+            scored[method] = _score_binned(table, method, t, level)
     enough = (n_reference >= t.min_samples) & (n_current >= t.min_samples)
-    for method, codes in method_codes.items():
-        method_codes[method] = np.where(enough, codes, _INSUFFICIENT).astype(np.int8)
+    return _report(
+        chosen, n_reference, n_current, scored, levels={m: levels[_family(m)] for m in chosen}, enough=enough
+    )
+
+
+def _report(
+    chosen: tuple[Method, ...],
+    n_reference: FloatArray,
+    n_current: FloatArray,
+    scored: Mapping[Method, _Scored],
+    *,
+    levels: Mapping[Method, FloatArray],
+    enough: NDArray[np.bool_],
+) -> BinnedDriftReport:
+    method_codes = {m: np.where(enough, s.codes, _INSUFFICIENT).astype(np.int8) for m, s in scored.items()}
     if method_codes:
+        # Severity order is the code order, and INSUFFICIENT (-1) loses to any verdict: a feature
+        # is "not enough data" only when none of its methods could tell.
         worst = np.max(np.stack(list(method_codes.values())), axis=0)
     else:
-        worst = np.zeros(reference.shape[0], dtype=np.int8)
-    codes = np.where(enough, worst, _INSUFFICIENT).astype(np.int8)
+        worst = np.zeros(n_reference.shape[0], dtype=np.int8)
     return BinnedDriftReport(
         methods=chosen,
         n_reference=n_reference,
         n_current=n_current,
-        statistics=statistics,
-        p_values=p_values,
-        effect_sizes=effect_sizes,
+        statistics={m: s.statistic for m, s in scored.items()},
+        p_values={m: s.p_value for m, s in scored.items() if s.p_value is not None},
+        effect_sizes={m: s.effect_size for m, s in scored.items() if s.effect_size is not None},
+        noise_floors={m: s.noise_floor for m, s in scored.items()},
+        levels=levels,
         method_codes=method_codes,
-        codes=codes,
+        codes=np.where(enough, worst, _INSUFFICIENT).astype(np.int8),
     )
 
 
@@ -290,53 +388,47 @@ def evaluate_samples(
     name: str = "",
     methods: Iterable[Method | str] = NUMERIC_METHODS,
     thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
-    bins: int = 10,
+    bins: int = DEFAULT_BINS,
 ) -> FeatureDrift:
     """Score one numeric feature from raw (finite) samples.
 
-    KS is scipy's exact-or-asymptotic ``ks_2samp`` and Wasserstein is scipy's
-    exact ``wasserstein_distance`` divided by the reference standard deviation;
-    the binned methods use ``bins`` reference-quantile bins (deciles by default,
-    the usual PSI practice).
+    KS is scipy's exact-or-asymptotic ``ks_2samp``; Wasserstein is the exact
+    raw-sample distance over the reference's (floored) standard deviation,
+    with a seeded permutation null; the binned methods use ``bins``
+    reference-quantile bins (deciles by default, the usual PSI practice),
+    merged where sparse.
     """
     chosen = tuple(Method(m) for m in methods)
+    t = thresholds
     ref = np.asarray(reference, dtype=np.float64)
     cur = np.asarray(current, dtype=np.float64)
-    if ref.size == 0 or cur.size == 0:
-        binned_ref = np.zeros((1, 1))
-        binned_cur = np.zeros((1, 1))
+    empty = ref.size == 0 or cur.size == 0
+    if empty:
+        binned_ref, binned_cur = np.zeros((1, 1)), np.zeros((1, 1))
     else:
         edges = quantile_edges(ref, bins)
         binned_ref = from_samples(ref, edges).counts[np.newaxis, :]
         binned_cur = from_samples(cur, edges).counts[np.newaxis, :]
-    binned_methods = [m for m in chosen if m not in (Method.KS, Method.WASSERSTEIN)]
-    report = evaluate_binned(binned_ref, binned_cur, methods=binned_methods, thresholds=thresholds)
-    by_method = {score.method: score for score in report.feature(0).scores}
-    enough = ref.size >= thresholds.min_samples and cur.size >= thresholds.min_samples
-    scores: list[MethodScore] = []
+    families = {_family(m) for m in chosen}
+    table = _table(binned_ref, binned_cur, True, t.min_expected) if _Family.BINNED in families else None
+    spend = _binned_spend(table, chosen, t) if table is not None else None
+    levels = _levels(families, spend, t, 1)
+    n_ref, n_cur = np.array([float(ref.size)]), np.array([float(cur.size)])
+
+    scored: dict[Method, _Scored] = {}
     for method in chosen:
+        level = levels[_family(method)]
         if method is Method.KS:
             statistic, p_value = ks_samples(ref, cur)
-            verdict = _verdict(
-                enough, _significant(p_value, thresholds.ks_alpha, statistic, thresholds.ks_min_statistic)
-            )
-            scores.append(MethodScore(method.value, float(statistic[0]), float(p_value[0]), None, verdict))
+            scored[method] = _score_ks(statistic, p_value, n_ref, n_cur, t=t, level=level)
         elif method is Method.WASSERSTEIN:
-            distance = wasserstein_samples_sd(ref, cur)
-            verdict = _verdict(
-                enough, _band(distance, thresholds.wasserstein_warning_sd, thresholds.wasserstein_drift_sd)
-            )
-            scores.append(MethodScore(method.value, float(distance[0]), None, None, verdict))
+            scored[method] = _score_wasserstein_samples(ref, cur, t, level)
         else:
-            scores.append(by_method[method.value])
-    return FeatureDrift(
-        name=name,
-        kind="numeric",
-        n_reference=float(ref.size),
-        n_current=float(cur.size),
-        scores=tuple(scores),
-        verdict=_combine(enough, scores),
-    )
+            assert table is not None
+            scored[method] = _score_binned(table, method, t, level)
+    enough = np.array([ref.size >= t.min_samples and cur.size >= t.min_samples and not empty])
+    report = _report(chosen, n_ref, n_cur, scored, levels={m: levels[_family(m)] for m in chosen}, enough=enough)
+    return report.feature(0, name, "numeric")
 
 
 def evaluate_categorical(
@@ -350,9 +442,9 @@ def evaluate_categorical(
     """Score one categorical feature from per-category counts.
 
     Categories are aligned on their union: one seen only in the current window
-    is a reference bin with count zero (PSI then uses :data:`PSI_EPSILON`, and
-    chi-square keeps it because its column total is positive), which is exactly
-    the kind of change a drift check must surface.
+    is a reference bin with count zero, which is exactly the kind of change a
+    drift check must surface. Rare categories are pooled before scoring (see
+    :func:`merge_sparse_bins`), so a new category shows as growth of the pool.
     """
     chosen = tuple(Method(m) for m in methods)
     if {Method.KS, Method.WASSERSTEIN} & set(chosen):
@@ -369,16 +461,458 @@ def align_categories(reference: Mapping[str, float], current: Mapping[str, float
     return (*reference, *sorted(set(current) - set(reference)))
 
 
+# --- the false-alarm budget ------------------------------------------------------------------------------------------
+
+
+def _levels(
+    families: set[_Family], binned_spend: FloatArray | None, t: DriftThresholds, features: int
+) -> dict[_Family, FloatArray]:
+    """Per-family significance levels whose false alarms add up to at most ``alpha`` per feature.
+
+    One family is primary (KS for numeric data when requested, else the binned
+    distances, else Wasserstein) and gets what the others leave. Each secondary
+    family may use up to ``SECONDARY_SHARE * alpha``, but is charged only what
+    it can spend: a family whose practical threshold lies far above its noise
+    (PSI 0.2 with deciles at 1,000 observations: chi-square 100 on 9 degrees of
+    freedom) can never fire on noise, and its share goes back to the primary.
+    By the union bound the feature's false-alarm rate is at most ``alpha``; the
+    charge is computed for the binned family only (its law is known in closed
+    form), Wasserstein is charged its full share.
+    """
+    order = (_Family.KS, _Family.BINNED, _Family.WASSERSTEIN)
+    primary = next(f for f in order if f in families) if families else _Family.KS
+    caps = {_Family.KS: t.ks_alpha, _Family.BINNED: t.chi_square_alpha, _Family.WASSERSTEIN: None}
+    levels: dict[_Family, FloatArray] = {}
+    spent = np.zeros(features)
+    for family in families - {primary}:
+        level = np.full(features, t.alpha * SECONDARY_SHARE)
+        cap = caps[family]
+        if cap is not None:
+            level = np.minimum(level, cap)
+        charge = np.minimum(level, binned_spend) if family is _Family.BINNED and binned_spend is not None else level
+        levels[family] = level
+        spent = spent + charge
+    primary_level = np.maximum(t.alpha - spent, 0.0)
+    cap = caps[primary]
+    levels[primary] = np.minimum(primary_level, cap) if cap is not None else primary_level
+    return levels
+
+
+# --- the binned distances: one merged table, one noise model ---------------------------------------------------------
+
+
+def merge_sparse_bins(
+    reference_counts: FloatArray, current_counts: FloatArray, *, ordered: bool, min_expected: float = 5.0
+) -> tuple[FloatArray, FloatArray]:
+    """Merge bins until each expects ``min_expected`` observations in the smaller window.
+
+    Expected counts come from the pooled proportions (what both windows share
+    under no drift) times the smaller total. Ordered bins are merged with their
+    right neighbours, left to right (a short remainder joins the last group);
+    categories below the minimum are pooled into one extra column, which joins
+    the smallest remaining category if it is still too small. Merged counts
+    sit in the group's last column and the others become zero, so the shape
+    is kept and every kernel simply skips columns empty in both windows.
+    """
+    reference, current = reference_counts, current_counts
+    n = reference.sum(axis=-1, keepdims=True)
+    m = current.sum(axis=-1, keepdims=True)
+    pooled_total = n + m
+    pooled = np.divide(reference + current, pooled_total, out=np.zeros_like(reference), where=pooled_total > 0)
+    expected = pooled * np.minimum(n, m)
+    if ordered:
+        ends = np.zeros(reference.shape, dtype=bool)
+        running = np.zeros(reference.shape[0])
+        for column in range(reference.shape[1]):
+            running = running + expected[:, column]
+            cut = running >= min_expected
+            ends[:, column] = cut
+            running = np.where(cut, 0.0, running)
+        remainder = running > 0
+        last = reference.shape[1] - 1 - np.argmax(ends[:, ::-1], axis=1)
+        rows = np.flatnonzero(remainder & ends.any(axis=1))
+        ends[rows, last[rows]] = False
+        ends[:, -1] = True
+        return _merged(reference, ends), _merged(current, ends)
+    rare = (expected < min_expected) & (pooled > 0)
+    rest_ref = np.where(rare, 0.0, reference)
+    rest_cur = np.where(rare, 0.0, current)
+    pool_ref = np.where(rare, reference, 0.0).sum(axis=-1)
+    pool_cur = np.where(rare, current, 0.0).sum(axis=-1)
+    pool_expected = np.where(rare, expected, 0.0).sum(axis=-1)
+    small_pool = (pool_expected < min_expected) & (pool_expected > 0)
+    kept = np.where(rare | (pooled <= 0), np.inf, expected)
+    target = np.argmin(kept, axis=-1)
+    absorb = np.flatnonzero(small_pool & np.isfinite(kept).any(axis=-1))
+    rest_ref[absorb, target[absorb]] += pool_ref[absorb]
+    rest_cur[absorb, target[absorb]] += pool_cur[absorb]
+    pool_ref[absorb] = 0.0
+    pool_cur[absorb] = 0.0
+    return np.column_stack([rest_ref, pool_ref]), np.column_stack([rest_cur, pool_cur])
+
+
+def _merged(counts: FloatArray, ends: NDArray[np.bool_]) -> FloatArray:
+    """Counts summed over each group of adjacent bins, placed in the group's last column."""
+    cumulative = np.cumsum(counts, axis=-1)
+    at_ends = np.where(ends, cumulative, 0.0)
+    before = np.concatenate([np.zeros_like(at_ends[:, :1]), np.maximum.accumulate(at_ends, axis=-1)[:, :-1]], axis=-1)
+    merged: FloatArray = np.where(ends, cumulative - before, 0.0)
+    return np.maximum(merged, 0.0)
+
+
+def _table(reference: FloatArray, current: FloatArray, ordered: bool, min_expected: float) -> _Table:
+    merged_reference, merged_current = merge_sparse_bins(reference, current, ordered=ordered, min_expected=min_expected)
+    statistic, p_value, cramers_v = chi_square_homogeneity(merged_reference, merged_current)
+    dof = np.maximum(np.count_nonzero(merged_reference + merged_current > 0, axis=-1) - 1, 0)
+    return _Table(
+        reference=merged_reference,
+        current=merged_current,
+        n_reference=merged_reference.sum(axis=-1),
+        n_current=merged_current.sum(axis=-1),
+        statistic=statistic,
+        p_value=p_value,
+        cramers_v=cramers_v,
+        dof=dof,
+    )
+
+
+def _inverse_sizes(n: FloatArray, m: FloatArray) -> FloatArray:
+    """``1/n + 1/m``, infinite when a window is empty."""
+    with np.errstate(divide="ignore"):
+        result: FloatArray = np.where(
+            (n > 0) & (m > 0), 1.0 / np.maximum(n, 1e-300) + 1.0 / np.maximum(m, 1e-300), np.inf
+        )
+    return result
+
+
+def _to_chi_square(method: Method, value: float, table: _Table) -> FloatArray:
+    """The Pearson statistic at which ``method`` reaches ``value`` (small-deviation expansion).
+
+    Under no drift and to second order, ``PSI ~ (1/n + 1/m) X2``,
+    ``JS^2 ~ (1/n + 1/m) X2 / (8 ln 2)`` (base 2), ``H^2 ~ (1/n + 1/m) X2 / 8``
+    and ``V^2 = X2 / (n + m)``: all four are functions of one table.
+    """
+    scale = _inverse_sizes(table.n_reference, table.n_current)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method is Method.PSI:
+            result = value / scale
+        elif method is Method.JENSEN_SHANNON:
+            result = value**2 * 8.0 * math.log(2.0) / scale
+        elif method is Method.HELLINGER:
+            result = value**2 * 8.0 / scale
+        else:
+            result = value**2 * (table.n_reference + table.n_current)
+    converted: FloatArray = np.nan_to_num(np.asarray(result, dtype=np.float64), nan=0.0)
+    return converted
+
+
+def _from_chi_square(method: Method, chi_square: FloatArray, table: _Table) -> FloatArray:
+    """Inverse of :func:`_to_chi_square`: the score a Pearson statistic corresponds to."""
+    scale = _inverse_sizes(table.n_reference, table.n_current)
+    with np.errstate(invalid="ignore"):
+        if method is Method.PSI:
+            result = chi_square * scale
+        elif method is Method.JENSEN_SHANNON:
+            result = np.sqrt(chi_square * scale / (8.0 * math.log(2.0)))
+        elif method is Method.HELLINGER:
+            result = np.sqrt(chi_square * scale / 8.0)
+        else:
+            total = table.n_reference + table.n_current
+            result = np.sqrt(np.divide(chi_square, total, out=np.full_like(chi_square, np.inf), where=total > 0))
+    converted: FloatArray = np.asarray(result, dtype=np.float64)
+    return converted
+
+
+def _drift_threshold(method: Method, t: DriftThresholds) -> float:
+    return {
+        Method.PSI: t.psi_drift,
+        Method.KS: t.ks_min_statistic,
+        Method.JENSEN_SHANNON: t.jensen_shannon_drift,
+        Method.CHI_SQUARE: t.chi_square_min_cramers_v,
+        Method.WASSERSTEIN: t.wasserstein_drift_sd,
+        Method.HELLINGER: t.hellinger_drift,
+    }[method]
+
+
+def _warning_threshold(method: Method, t: DriftThresholds) -> float | None:
+    return {
+        Method.PSI: t.psi_warning,
+        Method.JENSEN_SHANNON: t.jensen_shannon_warning,
+        Method.WASSERSTEIN: t.wasserstein_warning_sd,
+        Method.HELLINGER: t.hellinger_warning,
+    }.get(method)
+
+
+def _binned_spend(table: _Table, chosen: Sequence[Method], t: DriftThresholds) -> FloatArray:
+    """Probability, under no drift, that any requested binned distance reaches its drift threshold."""
+    binned = [m for m in chosen if m in BINNED_METHODS]
+    lowest: FloatArray = np.min(np.stack([_to_chi_square(m, _drift_threshold(m, t), table) for m in binned]), axis=0)
+    spend: FloatArray = np.zeros_like(lowest)
+    valid = table.dof > 0
+    spend[valid] = stats.chi2.sf(lowest[valid], table.dof[valid])
+    return spend
+
+
+def _score_binned(table: _Table, method: Method, t: DriftThresholds, level: FloatArray) -> _Scored:
+    """A binned distance on the merged table: drift when above its threshold, its floor, and Pearson's test."""
+    if method is Method.PSI:
+        statistic = psi_counts(table.reference, table.current)
+    elif method is Method.CHI_SQUARE:
+        statistic = table.statistic
+    else:
+        p_reference = row_proportions(table.reference, table.n_reference)
+        p_current = row_proportions(table.current, table.n_current)
+        kernel = jensen_shannon if method is Method.JENSEN_SHANNON else hellinger
+        statistic = kernel(p_reference, p_current)
+    critical = np.full_like(table.statistic, np.inf)
+    valid = table.dof > 0
+    critical[valid] = stats.chi2.isf(level[valid], table.dof[valid])
+    floor = _from_chi_square(method, critical, table)
+    effect = table.cramers_v if method is Method.CHI_SQUARE else statistic
+    significant = table.p_value < level
+    codes = _codes(effect, floor, significant, _drift_threshold(method, t), _warning_threshold(method, t))
+    if method is Method.CHI_SQUARE:
+        return _Scored(statistic, floor, codes, p_value=table.p_value, effect_size=table.cramers_v)
+    return _Scored(statistic, floor, codes)
+
+
+def _codes(
+    effect: FloatArray,
+    floor: FloatArray,
+    significant: NDArray[np.bool_],
+    drift: float,
+    warning: float | None,
+) -> IntArray:
+    """DRIFT above threshold and floor; WARNING likewise for the warning level; INSUFFICIENT_DATA when the
+    floor hides the threshold (noise alone could reach it); NO_DRIFT otherwise."""
+    beyond_noise = significant & (effect > floor)
+    codes = np.where(beyond_noise & (effect >= drift), _DRIFT, _NO_DRIFT)
+    if warning is not None:
+        codes = np.where(beyond_noise & (effect >= warning) & (codes == _NO_DRIFT), _WARNING, codes)
+    codes = np.where((codes == _NO_DRIFT) & ~(floor < drift), _INSUFFICIENT, codes)
+    return codes.astype(np.int8)
+
+
+# --- KS ----------------------------------------------------------------------------------------------------------
+
+
+def _score_ks(
+    statistic: FloatArray,
+    p_value: FloatArray,
+    n_reference: FloatArray,
+    n_current: FloatArray,
+    *,
+    t: DriftThresholds,
+    level: FloatArray,
+) -> _Scored:
+    """KS: significant at the family's level and at least ``ks_min_statistic``.
+
+    The floor is the asymptotic critical value ``K_{1-level} / sqrt(n m / (n + m))``
+    (the exact small-sample one differs slightly; the verdict uses the p-value).
+    """
+    effective = np.divide(
+        n_reference * n_current,
+        n_reference + n_current,
+        out=np.zeros_like(n_reference),
+        where=(n_reference + n_current) > 0,
+    )
+    with np.errstate(divide="ignore"):
+        floor = np.where(effective > 0, stats.kstwobign.isf(np.clip(level, 1e-300, 1.0)) / np.sqrt(effective), np.inf)
+    codes = _codes(statistic, np.minimum(floor, 1.0), p_value < level, t.ks_min_statistic, None)
+    return _Scored(statistic, floor, codes, p_value=p_value, effect_size=None)
+
+
+# --- Wasserstein ---------------------------------------------------------------------------------------------------
+
+_NULLS: dict[bytes, FloatArray] = {}
+_NULLS_LIMIT = 20_000
+_STANDARD_NORMALS: dict[int, FloatArray] = {}
+
+
+def _score_wasserstein_binned(
+    reference: FloatArray, current: FloatArray, edges: FloatArray, t: DriftThresholds, level: FloatArray
+) -> _Scored:
+    """Binned Wasserstein over the floored reference sd, against its Gaussian null (cached per reference)."""
+    features = reference.shape[0]
+    all_edges = np.broadcast_to(edges, (features, edges.shape[-1]))
+    n = reference.sum(axis=1)
+    m = current.sum(axis=1)
+    p_reference = row_proportions(reference, n)
+    statistic = wasserstein_binned_sd(p_reference, row_proportions(current, m), all_edges)
+    scale = np.sqrt(_inverse_sizes(n, m))
+    floor = np.full(features, np.inf)
+    p_value = np.ones(features)
+    for row in range(features):
+        if not (n[row] > 0 and m[row] > 0):
+            continue
+        null = _binned_wasserstein_null(reference[row], all_edges[row])
+        floor[row] = scale[row] * _upper_quantile(null, float(level[row]))
+        p_value[row] = _tail_share(null, statistic[row] / scale[row])
+    codes = _codes(statistic, floor, p_value < level, t.wasserstein_drift_sd, t.wasserstein_warning_sd)
+    return _Scored(statistic, floor, codes, p_value=p_value)
+
+
+def _binned_wasserstein_null(reference_counts: FloatArray, edges: FloatArray) -> FloatArray:
+    """Sorted draws of ``W / sd / sqrt(1/n + 1/m)`` under no drift, for one reference histogram.
+
+    Both windows' bin proportions are multinomial around the reference's ``p``;
+    their difference is asymptotically Gaussian with covariance
+    ``(1/n + 1/m) (diag(p) - p p^T)``, drawn as ``sqrt(p) z - p (sqrt(p) . z)``.
+    The binned Wasserstein distance is positively homogeneous in that
+    difference, so one set of draws serves every (n, m): it is cached per
+    reference histogram (a DriftMonitor's reference rarely changes).
+    """
+    key = edges.tobytes() + reference_counts.tobytes()
+    cached = _NULLS.get(key)
+    if cached is not None:
+        return cached
+    bins = reference_counts.shape[0]
+    normals = _STANDARD_NORMALS.get(bins)
+    if normals is None:
+        normals = np.random.default_rng(20260).standard_normal((NULL_DRAWS, bins))
+        _STANDARD_NORMALS[bins] = normals
+    total = reference_counts.sum()
+    p = reference_counts / total if total > 0 else np.zeros(bins)
+    root = np.sqrt(p)
+    differences = root * normals - np.outer(normals @ root, p)
+    distances = _wasserstein_from_cdf_gaps(np.cumsum(differences, axis=-1), finite_edges(edges))
+    spread = _floored(binned_standard_deviation(p[np.newaxis], edges[np.newaxis]), _binned_mean(p, edges))
+    null = np.sort(distances / spread[0])
+    if len(_NULLS) >= _NULLS_LIMIT:
+        _NULLS.clear()
+    _NULLS[key] = null
+    return null
+
+
+def _score_wasserstein_samples(ref: FloatArray, cur: FloatArray, t: DriftThresholds, level: FloatArray) -> _Scored:
+    """Raw-sample Wasserstein over the floored reference sd, against a seeded permutation null."""
+    if ref.size == 0 or cur.size == 0:
+        return _Scored(np.zeros(1), np.full(1, np.inf), np.full(1, _INSUFFICIENT, dtype=np.int8), p_value=np.ones(1))
+    spread = float(_floored(np.array([np.std(ref)]), float(np.mean(ref)))[0])
+    distance = float(stats.wasserstein_distance(ref, cur)) / spread
+    statistic = np.array([distance])
+    lowest = min(t.wasserstein_drift_sd, t.wasserstein_warning_sd or math.inf)
+    if distance < lowest:
+        # Below its thresholds the method cannot flag whatever the noise: the permutations
+        # are skipped (they cost more than everything else) and the floor is not reported.
+        codes = np.array([_NO_DRIFT], dtype=np.int8)
+        return _Scored(statistic, np.full(1, np.nan), codes, p_value=np.full(1, np.nan))
+    null = wasserstein_permutation_null(ref, cur, seed=_data_seed(ref, cur)) / spread
+    floor = np.array([_upper_quantile(null, float(level[0]))])
+    p_value = np.array([_tail_share(null, distance)])
+    codes = _codes(statistic, floor, p_value < level, t.wasserstein_drift_sd, t.wasserstein_warning_sd)
+    return _Scored(statistic, floor, codes, p_value=p_value)
+
+
+def wasserstein_permutation_null(
+    reference: FloatArray, current: FloatArray, *, permutations: int = PERMUTATIONS, seed: int = 0
+) -> FloatArray:
+    """Sorted Wasserstein-1 distances between random relabellings of the pooled sample.
+
+    Vectorised: the pooled values are sorted once; a relabelling only changes
+    which sorted positions belong to the reference, so each distance is
+    ``sum |F_ref - F_cur| * gaps`` from a cumulative sum of labels, with no
+    further sorting. Seeded, so the same data always give the same verdict.
+    """
+    n, m = reference.size, current.size
+    pooled = np.sort(np.concatenate([reference, current]))
+    gaps = np.diff(pooled)
+    size = n + m
+    counted = np.arange(1, size, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // size)
+    distances = np.empty(permutations)
+    for start in range(0, permutations, chunk):
+        rows = min(chunk, permutations - start)
+        labels = np.empty((rows, size), dtype=bool)
+        for row in range(rows):
+            labels[row] = rng.permutation(size) < n
+        in_reference = np.cumsum(labels[:, :-1], axis=1, dtype=np.int64)
+        distances[start : start + rows] = np.abs(in_reference / n - (counted - in_reference) / m) @ gaps
+    return np.sort(distances)
+
+
+def _data_seed(reference: FloatArray, current: FloatArray) -> int:
+    """A seed derived from the data: the same data always get the same permutations (reproducible
+    verdicts), while different features get independent ones. One fixed permutation set shared by
+    every feature would not be valid: its few extreme relabellings would bias all p-values alike."""
+    digest = hashlib.blake2b(reference.tobytes(), digest_size=8)
+    digest.update(current.tobytes())
+    return int.from_bytes(digest.digest(), "little")
+
+
+def _upper_quantile(null: FloatArray, level: float) -> float:
+    """The smallest null draw that at most ``level`` of the draws exceed (``inf`` if none does)."""
+    if level <= 0 or null.size == 0:
+        return math.inf
+    index = math.ceil((1.0 - level) * (null.size + 1)) - 1
+    return float(null[index]) if index < null.size else math.inf
+
+
+def _tail_share(null: FloatArray, value: float) -> float:
+    """Monte-Carlo p-value ``(1 + #{null >= value}) / (draws + 1)``: valid for any number of draws."""
+    above = null.size - int(np.searchsorted(null, value, side="left"))
+    return (1.0 + above) / (null.size + 1.0)
+
+
+def _floored(spread: FloatArray, mean: float | FloatArray) -> FloatArray:
+    floor = WASSERSTEIN_SD_FLOOR * np.maximum(1.0, np.abs(mean))
+    result: FloatArray = np.maximum(spread, floor)
+    return result
+
+
+def _binned_mean(proportions: FloatArray, edges: FloatArray) -> float:
+    bounded = finite_edges(edges)
+    return float(np.sum(proportions * (bounded[1:] + bounded[:-1]) / 2.0))
+
+
+# --- kernels -------------------------------------------------------------------------------------------------------
+
+
 def psi(p_reference: FloatArray, p_current: FloatArray, epsilon: float = PSI_EPSILON) -> FloatArray:
     """Population Stability Index per row: ``sum((c - r) * ln(c / r))``.
 
-    Empty bins get proportion ``epsilon`` (no renormalisation), see :data:`PSI_EPSILON`.
-    The result is non-negative and zero for identical rows.
+    Bins empty in both rows carry no information and are skipped. A row with an
+    empty bin otherwise gets ``epsilon`` added to every remaining bin and is
+    renormalised (so it stays a distribution). The result is non-negative and
+    zero for identical rows. From counts, prefer :func:`psi_counts`.
     """
-    r = np.where(p_reference > 0, p_reference, epsilon)
-    c = np.where(p_current > 0, p_current, epsilon)
-    result: FloatArray = np.sum((c - r) * (np.log(c) - np.log(r)), axis=-1)
+    occupied = (p_reference > 0) | (p_current > 0)
+    width = np.count_nonzero(occupied, axis=-1)[..., np.newaxis]
+    r = _renormalised(p_reference, occupied, width, epsilon)
+    c = _renormalised(p_current, occupied, width, epsilon)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(occupied, (c - r) * (np.log(c) - np.log(r)), 0.0)
+    result: FloatArray = np.sum(terms, axis=-1)
     return result
+
+
+def _renormalised(p: FloatArray, occupied: NDArray[np.bool_], width: NDArray[np.intp], epsilon: float) -> FloatArray:
+    needs = (occupied & (p <= 0)).any(axis=-1, keepdims=True)
+    smoothed = np.where(occupied, p + epsilon, 0.0) / (1.0 + width * epsilon)
+    result: FloatArray = np.where(needs, smoothed, p)
+    return result
+
+
+def psi_counts(
+    reference_counts: FloatArray, current_counts: FloatArray, pseudo_count: float = PSI_PSEUDO_COUNT
+) -> FloatArray:
+    """PSI from counts with additive smoothing: ``(count + 1/2) / (total + B/2)`` over occupied bins.
+
+    Laplace-style smoothing keeps every log-ratio finite and moves PSI by a
+    bounded amount per observation, whereas a fixed epsilon for empty bins
+    makes one observation swing the score (an empty decile: 0.70 with 1e-4,
+    0.205 once a single observation lands in it).
+    """
+    occupied = (reference_counts + current_counts) > 0
+    width = np.count_nonzero(occupied, axis=-1)[..., np.newaxis]
+    r = np.where(occupied, reference_counts + pseudo_count, 0.0)
+    c = np.where(occupied, current_counts + pseudo_count, 0.0)
+    r_total = reference_counts.sum(axis=-1, keepdims=True) + width * pseudo_count
+    c_total = current_counts.sum(axis=-1, keepdims=True) + width * pseudo_count
+    r = np.divide(r, r_total, out=np.zeros_like(r), where=r_total > 0)
+    c = np.divide(c, c_total, out=np.zeros_like(c), where=c_total > 0)
+    return psi(r, c)
 
 
 def ks_binned(
@@ -441,8 +975,8 @@ def chi_square_homogeneity(
     (degrees of freedom = non-empty bins - 1); this is what ``chi2_contingency``
     computes after removing the empty columns. With the 2-row closed form
     ``sum((r * m - c * n)^2 / ((r + c) * n * m))`` no expected table is built.
-    The chi-square approximation wants expected counts of about 5 or more;
-    with many sparse bins, prefer KS or coarser bins.
+    The chi-square approximation wants expected counts of about 5 or more,
+    which :func:`merge_sparse_bins` provides before the verdicts use it.
     """
     n_reference = reference_counts.sum(axis=-1, keepdims=True)
     n_current = current_counts.sum(axis=-1, keepdims=True)
@@ -472,8 +1006,11 @@ def wasserstein_binned(p_reference: FloatArray, p_current: FloatArray, edges: Fl
     finite edge: their mass counts as sitting at the edge, so tail shifts beyond
     the outermost finite bucket bound are not measured.
     """
-    bounded = finite_edges(edges)
-    differences = np.cumsum(p_reference - p_current, axis=-1)
+    return _wasserstein_from_cdf_gaps(np.cumsum(p_reference - p_current, axis=-1), finite_edges(edges))
+
+
+def _wasserstein_from_cdf_gaps(differences: FloatArray, bounded: FloatArray) -> FloatArray:
+    """``integral |F - G|`` from the CDF differences at the upper edges (the last one is zero)."""
     d = np.concatenate([np.zeros_like(differences[..., :1]), differences], axis=-1)
     d[..., -1] = 0.0
     left, right = d[..., :-1], d[..., 1:]
@@ -489,12 +1026,16 @@ def wasserstein_binned(p_reference: FloatArray, p_current: FloatArray, edges: Fl
 def wasserstein_binned_sd(p_reference: FloatArray, p_current: FloatArray, edges: FloatArray) -> FloatArray:
     """:func:`wasserstein_binned` in units of the reference standard deviation.
 
-    The reference variance is that of the uniform-within-bin density. A
-    reference with no spread gives 0 for identical windows and +inf otherwise.
+    The reference variance is that of the uniform-within-bin density, floored
+    at ``WASSERSTEIN_SD_FLOOR * max(1, |mean|)`` so that a reference with no
+    spread gives a large finite score instead of infinity.
     """
     distance = wasserstein_binned(p_reference, p_current, edges)
-    spread = binned_standard_deviation(p_reference, edges)
-    return _scaled(distance, spread)
+    bounded = finite_edges(edges)
+    mean = np.sum(p_reference * (bounded[..., 1:] + bounded[..., :-1]) / 2.0, axis=-1)
+    spread = _floored(binned_standard_deviation(p_reference, edges), mean)
+    result: FloatArray = distance / spread
+    return result
 
 
 def binned_standard_deviation(proportions: FloatArray, edges: FloatArray) -> FloatArray:
@@ -509,16 +1050,12 @@ def binned_standard_deviation(proportions: FloatArray, edges: FloatArray) -> Flo
 
 
 def wasserstein_samples_sd(reference: FloatArray, current: FloatArray) -> FloatArray:
-    """scipy's exact Wasserstein-1 on raw samples divided by the reference standard deviation."""
+    """scipy's exact Wasserstein-1 on raw samples divided by the reference's floored standard deviation."""
     if reference.size == 0 or current.size == 0:
         return np.zeros(1)
     distance = np.array([stats.wasserstein_distance(reference, current)], dtype=np.float64)
-    return _scaled(distance, np.array([np.std(reference)], dtype=np.float64))
-
-
-def _scaled(distance: FloatArray, spread: FloatArray) -> FloatArray:
-    scaled = np.divide(distance, spread, out=np.zeros_like(distance), where=spread > 0)
-    return np.where((spread <= 0) & (distance > 0), math.inf, scaled)
+    result: FloatArray = distance / _floored(np.array([np.std(reference)]), float(np.mean(reference)))
+    return result
 
 
 def _edges_of(feature: BinnedFeature) -> FloatArray:
@@ -527,23 +1064,5 @@ def _edges_of(feature: BinnedFeature) -> FloatArray:
     return feature.edges
 
 
-def _band(score: FloatArray, warning: float | None, drift: float) -> IntArray:
-    codes = np.where(score >= drift, _DRIFT, _NO_DRIFT)
-    if warning is not None:
-        codes = np.where((score >= warning) & (codes == _NO_DRIFT), _WARNING, codes)
-    return codes.astype(np.int8)
-
-
-def _significant(p_value: FloatArray, alpha: float, effect: FloatArray, min_effect: float) -> IntArray:
-    return np.where((p_value < alpha) & (effect >= min_effect), _DRIFT, _NO_DRIFT).astype(np.int8)
-
-
-def _verdict(enough: bool, codes: IntArray) -> DriftVerdict:
-    return _VERDICT_BY_CODE[int(codes[0]) if enough else _INSUFFICIENT]
-
-
-def _combine(enough: bool, scores: Sequence[MethodScore]) -> DriftVerdict:
-    if not enough:
-        return DriftVerdict.INSUFFICIENT_DATA
-    order = {v: i for i, v in _VERDICT_BY_CODE.items()}
-    return _VERDICT_BY_CODE[max((order[s.verdict] for s in scores), default=_NO_DRIFT)]
+def _optional(value: float) -> float | None:
+    return float(value) if not math.isnan(value) else None

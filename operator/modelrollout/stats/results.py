@@ -70,6 +70,11 @@ class MethodScore:
     p_value: float | None
     effect_size: float | None
     verdict: DriftVerdict
+    #: The score that noise alone exceeds with probability ``alpha`` at these sample sizes and bins
+    #: (``inf`` when too few observations to say); drift needs the score above it.
+    noise_floor: float | None = None
+    #: The significance level this method was given out of the feature's false-alarm budget.
+    alpha: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

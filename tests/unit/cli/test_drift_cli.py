@@ -60,7 +60,7 @@ def test_raw_csv_drift_exits_1_with_the_stable_json_shape(
     age, region = report["features"]
     assert (age["name"], age["type"], age["verdict"], age["drifted"]) == ("age", "numeric", "Drift", True)
     assert set(age["scores"]) == {"psi", "ks", "jensen_shannon", "chi_square", "wasserstein", "hellinger"}
-    assert set(age["p_values"]) == {"ks", "chi_square"}
+    assert set(age["p_values"]) == {"ks", "chi_square", "wasserstein"}  # Wasserstein: its permutation null
     assert age["missing_rate_current"] == pytest.approx(20 / 800)
     assert age["n_current"] == 780
     assert region["type"] == "categorical"
@@ -117,14 +117,15 @@ def test_json_reference_with_csv_current_bins_on_reference_edges(
     assert report["features"][0]["n_current"] == 501
 
 
-def test_zero_spread_reference_gives_null_not_infinity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_zero_spread_reference_gives_a_finite_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reference = _csv(tmp_path / "r.csv", ["x", *["5"] * 200])
     current = _csv(tmp_path / "c.csv", ["x", *["6"] * 200])
     code, report = _run_json(
         capsys, "--reference", str(reference), "--current", str(current), "--methods", "wasserstein"
     )
     assert code == 1
-    assert report["features"][0]["scores"]["wasserstein"] is None
+    # The sd is floored at 0.001 * max(1, |mean|) = 0.005: a shift of 1 is 200 floored sds, not +inf.
+    assert report["features"][0]["scores"]["wasserstein"] == pytest.approx(200.0)
 
 
 def test_categorical_override_and_min_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

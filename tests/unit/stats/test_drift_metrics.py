@@ -11,12 +11,14 @@ from modelrollout.stats.drift import (
     BinnedFeature,
     DriftThresholds,
     Method,
+    chi_square_homogeneity,
     evaluate_binned,
     evaluate_categorical,
     evaluate_many,
     evaluate_samples,
     ks_binned,
     psi,
+    psi_counts,
     wasserstein_binned,
 )
 from modelrollout.stats.results import DriftVerdict
@@ -38,17 +40,37 @@ def test_psi_of_a_large_shift_crosses_the_drift_threshold() -> None:
     """Shares moving from uniform to a skew: each term is positive and the sum is 0.2349..."""
     shifted = np.array([0.02, 0.03, 0.05, 0.07, 0.10, 0.12, 0.13, 0.14, 0.16, 0.18])
     by_hand = sum((a - 0.1) * math.log(a / 0.1) for a in shifted)
+    assert psi(EXPECTED, shifted) == pytest.approx(by_hand)
     report = evaluate_binned(EXPECTED[np.newaxis] * 1000, shifted[np.newaxis] * 1000, methods=[Method.PSI])
-    assert report.statistics[Method.PSI][0] == pytest.approx(by_hand)
-    assert by_hand > 0.2
+    # From counts, PSI is smoothed with half an observation per bin: (20 + 0.5) / (1000 + 5) for 2%.
+    smoothed = sum(((a * 1000 + 0.5) / 1005 - 100.5 / 1005) * math.log((a * 1000 + 0.5) / 100.5) for a in shifted)
+    assert report.statistics[Method.PSI][0] == pytest.approx(smoothed)
+    assert by_hand > smoothed > 0.2
     assert report.verdict(0) is DriftVerdict.DRIFT
 
 
-def test_psi_uses_the_documented_epsilon_for_empty_bins() -> None:
+def test_psi_from_proportions_renormalises_its_epsilon() -> None:
+    """An empty bin gets 1e-4 and the row is renormalised, so it stays a distribution."""
     reference = np.array([0.5, 0.5, 0.0])
     current = np.array([0.4, 0.4, 0.2])
-    expected = 2 * (-0.1 * math.log(0.4 / 0.5)) + (0.2 - 1e-4) * math.log(0.2 / 1e-4)
+    r = (reference + 1e-4) / (1 + 3e-4)
+    expected = sum((c - a) * math.log(c / a) for a, c in zip(r, current, strict=True))
     assert psi(reference, current) == pytest.approx(expected)
+    assert psi(np.array([0.5, 0.5, 0.0]), np.array([0.5, 0.5, 0.0])) == 0.0  # empty in both: skipped
+
+
+def test_one_observation_cannot_swing_smoothed_psi() -> None:
+    """Issue 13: one empty decile with the rest at 1/9 gave PSI 0.70 with an unrenormalised 1e-4,
+    and 0.205 once a single observation landed there. Smoothed counts move by far less."""
+    reference = np.full(10, 1000.0)
+    empty = np.r_[0.0, np.full(9, 100.0)]
+    single = np.r_[1.0, np.full(9, 100.0)]
+    old_empty = psi(reference / reference.sum(), empty / empty.sum(), epsilon=0.0 + 1e-4)
+    assert old_empty > 0.2
+    before, after = psi_counts(reference, empty), psi_counts(reference, single)
+    assert before > after > 0.2  # an emptied decile at 900 observations is drift either way
+    assert before - after < 0.12  # ln(1.5 / 0.5) * 0.1 at most, instead of 0.5
+    assert before == pytest.approx(psi((reference + 0.5) / (reference.sum() + 5), (empty + 0.5) / (empty.sum() + 5)))
 
 
 @pytest.mark.parametrize("bins", [5, 10, 20])
@@ -70,15 +92,20 @@ def test_psi_under_no_drift_follows_yurdakul_chi_square_law(bins: int) -> None:
 def test_chi_square_matches_scipy_contingency_after_dropping_empty_bins() -> None:
     reference = np.array([[30.0, 0, 50, 20, 0], [5, 5, 5, 5, 5]])
     current = np.array([[10.0, 0, 70, 25, 3], [6, 4, 5, 7, 3]])
-    report = evaluate_binned(reference, current, methods=[Method.CHI_SQUARE])
+    statistic, p_value, cramers_v = chi_square_homogeneity(reference, current)
     for row in range(2):
         table = np.stack([reference[row], current[row]])
         table = table[:, table.sum(axis=0) > 0]
         expected = stats.chi2_contingency(table, correction=False)
-        assert report.statistics[Method.CHI_SQUARE][row] == pytest.approx(expected.statistic)
-        assert report.p_values[Method.CHI_SQUARE][row] == pytest.approx(expected.pvalue)
+        assert statistic[row] == pytest.approx(expected.statistic)
+        assert p_value[row] == pytest.approx(expected.pvalue)
         v = stats.contingency.association(table.astype(int), method="cramer", correction=False)
-        assert report.effect_sizes[Method.CHI_SQUARE][row] == pytest.approx(v)
+        assert cramers_v[row] == pytest.approx(v)
+    # The verdicts use the same test after merging bins that expect fewer than 5 observations:
+    report = evaluate_binned(reference, current, methods=[Method.CHI_SQUARE])
+    merged = stats.chi2_contingency([[30.0, 50, 20], [10, 70, 28]], correction=False)
+    assert report.statistics[Method.CHI_SQUARE][0] == pytest.approx(merged.statistic)
+    assert report.p_values[Method.CHI_SQUARE][0] == pytest.approx(merged.pvalue)
 
 
 def test_chi_square_with_one_occupied_bin_has_no_evidence() -> None:
@@ -192,10 +219,14 @@ def test_too_few_observations_is_never_no_drift() -> None:
     report = evaluate_binned([[20.0, 30, 10]], [[20.0, 30, 10]], [0, 1, 2, 3])
     assert report.verdict(0) is DriftVerdict.INSUFFICIENT_DATA
     assert all(score.verdict is DriftVerdict.INSUFFICIENT_DATA for score in report.feature(0).scores)
+    # Above min_samples, 60 observations still cannot resolve PSI 0.2 or KS 0.05 from noise:
     loose = evaluate_binned(
         [[20.0, 30, 10]], [[20.0, 30, 10]], [0, 1, 2, 3], thresholds=DriftThresholds(min_samples=50)
     )
-    assert loose.verdict(0) is DriftVerdict.NO_DRIFT
+    assert loose.verdict(0) is DriftVerdict.INSUFFICIENT_DATA
+    assert all(s.noise_floor is not None and s.noise_floor > 0.05 for s in loose.feature(0).scores)
+    plenty = evaluate_binned([[2000.0, 3000, 1000]], [[2000.0, 3000, 1000]], [0, 1, 2, 3])
+    assert plenty.verdict(0) is DriftVerdict.NO_DRIFT
 
 
 def test_psi_between_warning_and_drift_is_a_warning() -> None:
