@@ -58,6 +58,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         "Targets: compute under 10 ms for 200 features; one query per metric family.",
         [PYTHON, "bench/bench_drift.py", "--features", "200", "--repeat", "30"],
     ),
+    (
+        "Drift calibration (issue 13)",
+        "Targets: no-drift flags at most 5% in every cell; detection at least Evidently 0.7.23's default.",
+        [PYTHON, "bench/bench_drift_calibration.py"],
+    ),
 ]
 
 

@@ -167,7 +167,7 @@ class DriftMonitorSpec(ApiModel):
     """Observations needed in the window; fewer is InsufficientData, never "no drift". Above it a score
     still counts only when it clears its noise floor, so a small window cannot raise a false alarm; 100
     expects 10 observations per reference decile."""
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    alpha: float = Field(default=0.04, gt=0, lt=1)
     """False-alarm budget of one evaluation: with no drift, an evaluation reports drift at most this often,
     split across the watched distributions and their methods."""
     prediction: bool = True

@@ -56,7 +56,7 @@ inputs:
 verdicts (defaults, see docs/statistics.md):
   a score is drift when above its threshold and above its noise floor at
   these sample sizes (the exit status is wrong on same-distribution data at
-  most 5% of the time): psi >= 0.2 (0.1 warning); ks statistic >= 0.05;
+  most 4% of the time): psi >= 0.2 (0.1 warning); ks statistic >= 0.05;
   chi_square Cramer's V >= 0.05; jensen_shannon (base 2) >= 0.1;
   wasserstein >= 0.1 reference standard deviations; hellinger >= 0.1.
   Fewer than --min-samples observations on either side, or noise floors
