@@ -34,7 +34,7 @@ def answer_all(
             answers[request.key] = Missing("Error", f"template: {error}")
             continue
         except ScopeError as error:
-            answers[request.key] = Missing("Error", f"namespace: {error}")
+            answers[request.key] = Missing("Error", f"namespace: {error}"[:500])
             continue
         try:
             if request.shape == "buckets":

@@ -116,7 +116,9 @@ def scope(promql: str, namespace: str) -> str:
 
 
 def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A matcher's value as the message quotes it: escaped, and cut at 100 characters (status stays small)."""
+    shown = value if len(value) <= 100 else value[:100] + "…"
+    return '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _tokens(promql: str) -> list[_Token]:

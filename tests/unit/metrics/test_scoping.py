@@ -92,3 +92,9 @@ def test_the_prometheus_grammar_sees_the_matcher_on_every_selector(query: str, _
 def test_a_query_longer_than_the_limit_is_refused_before_it_is_parsed() -> None:
     with pytest.raises(ScopeError, match="at most 16384"):
         scope("up + " * 5000 + "up", "b")
+
+
+def test_the_refusal_quotes_a_long_namespace_value_cut_short() -> None:
+    with pytest.raises(ScopeError) as refused:
+        scope('x{namespace="' + "a" * 5000 + '"}', "b")
+    assert len(str(refused.value)) < 300
