@@ -321,7 +321,8 @@ class DriftMonitorStatus(StatusModel):
     action: TargetActionStatus | None = None
     """The action of the current (or last) drift episode and its delivery state."""
     conditions: list[Condition] = Field(default_factory=list)
-    """Drifted, DataQualityDegraded, PerformanceDegraded, InsufficientData, Ready."""
+    """Drifted, DataQualityDegraded, PerformanceDegraded, InsufficientData, Ready, and Reconciled (False while a
+    reconciliation fails, with the reason)."""
 
 
 PRINTER_COLUMNS = [

@@ -448,7 +448,7 @@ class ExperimentStatus(StatusModel):
     """A sentence on the current state."""
     conditions: list[Condition] = Field(default_factory=list)
     """Designed, Underpowered, ArmsReady, TrafficSplit, MetricsAvailable, SampleRatioMismatch, GuardrailBreached,
-    Concluded, InvalidSpec."""
+    Concluded, InvalidSpec, and Reconciled (False while a reconciliation fails, with the reason)."""
 
 
 PRINTER_COLUMNS = [

@@ -559,7 +559,8 @@ class ModelDeploymentStatus(StatusModel):
     last_action_id: str | None = None
     """The id of the last one-off action consumed, so each is applied exactly once."""
     conditions: list[Condition] = Field(default_factory=list)
-    """Available, Progressing, Degraded, SmokeTestPassed, AnalysisPassing, Paused, InvalidSpec."""
+    """Available, Progressing, Degraded, SmokeTestPassed, AnalysisPassing, Paused, InvalidSpec, and Reconciled
+    (False while a reconciliation fails: the reason, and the object and field the API server refused)."""
 
 
 PRINTER_COLUMNS = [
