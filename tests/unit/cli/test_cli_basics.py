@@ -13,6 +13,7 @@ import pytest
 
 from modelrollout import cli
 from modelrollout.__main__ import main
+from modelrollout.cli import _files
 from modelrollout.cli._files import InputError, Progress, read_csv_columns
 
 CLI_DIR = Path(cli.__file__).resolve().parent
@@ -128,6 +129,20 @@ def test_not_utf8_names_the_file(tmp_path: Path) -> None:
     assert str(error.value).startswith(f"{bad}: not UTF-8 text")
 
 
+def test_blocks_give_the_same_columns_and_errors_as_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are converted a block at a time; small blocks (every path taken often) change nothing."""
+    path = write(tmp_path / "t.csv", "x,y\n" + "".join(f"{i},{'' if i % 7 == 0 else i / 2}\n" for i in range(1, 500)))
+    whole = read_csv_columns(path)
+    monkeypatch.setattr(_files, "CHUNK_ROWS", 3)
+    blocks = read_csv_columns(path)
+    for name in ("x", "y"):
+        assert np.array_equal(whole[name].values, blocks[name].values, equal_nan=True)
+        assert whole[name].missing == blocks[name].missing
+    bad = write(tmp_path / "bad.csv", "x\n" + "".join(f"{i}\n" for i in range(1, 10)) + "inf\n1\n")
+    with pytest.raises(InputError, match=r":11:1: column 'x': 'inf' is not a finite number"):
+        read_csv_columns(bad)
+
+
 def test_columns_stay_aligned_with_missing_cells(tmp_path: Path) -> None:
     path = write(tmp_path / "t.csv", "prediction,target,segment\n0.1,,a\nNA,0.2,\n0.3,0.4,b\n")
     columns = read_csv_columns(path)
@@ -147,7 +162,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_goes_to_a_terminal_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Progress, "EVERY_ROWS", 100)
+    monkeypatch.setattr(_files, "CHUNK_ROWS", 100)
     monkeypatch.setattr(Progress, "AFTER_SECONDS", 0.0)
     path = write(tmp_path / "t.csv", table(1000, 0))
     terminal, pipe = _Terminal(), io.StringIO()
