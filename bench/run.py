@@ -63,6 +63,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         "Targets: no-drift flags at most 5% in every cell; detection at least Evidently 0.7.23's default.",
         [PYTHON, "bench/bench_drift_calibration.py"],
     ),
+    (
+        "CLI CSV reader (issue 16)",
+        "Target: at most 2x the input's size in memory on 1,000,000 rows; the stdlib reader against pandas and pyarrow.",
+        [PYTHON, "bench/bench_csv.py", "--rows", "1000000"],
+    ),
 ]
 
 
