@@ -483,15 +483,16 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
             f"{args.max_rollout_seconds:.0f} s. API requests as each controller counts its own.",
             "",
             "| controller | rollouts | promoted | rolled back (false) | undecided | median time to promotion "
-            "| API requests per rollout |",
-            "|---|---|---|---|---|---|---|",
+            "| API requests per rollout | API requests per object per second rolling out |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for label, result in healthy.items():
             promoted = [s for o, s in zip(result.outcomes, result.seconds, strict=True) if o == "promoted"]
             per = result.requests / len(result.outcomes) if result.outcomes else 0.0
             lines.append(
                 f"| {label} | {len(result.outcomes)} | {len(promoted)} | {result.outcomes.count('rolled back')} "
-                f"| {result.outcomes.count('undecided')} | {median(promoted)} | {per:.0f} |"
+                f"| {result.outcomes.count('undecided')} | {median(promoted)} | {per:.0f} "
+                f"| {_per_second(result) or 0:.2f} |"
             )
         ours, theirs = healthy.get("modelrollout"), healthy.get("Argo Rollouts")
         if ours and theirs:
@@ -499,7 +500,8 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
             lines.append(
                 f"| ratio ours / Argo | | | {rolled_back} "
                 f"| | {ratio(_median_promoted(ours), _median_promoted(theirs))} "
-                f"| {ratio(_per_rollout(ours), _per_rollout(theirs))} |"
+                f"| {ratio(_per_rollout(ours), _per_rollout(theirs))} "
+                f"| {ratio(_per_second(ours), _per_second(theirs))} |"
             )
         lines.append("")
     if bad:
@@ -522,6 +524,11 @@ def report(args: argparse.Namespace, healthy: dict[str, Healthy], bad: dict[str,
             )
         lines.append("")
     return lines
+
+
+def _per_second(result: Healthy) -> float | None:
+    """API requests per second of rollout: our rollouts last longer at low traffic, so per rollout alone misleads."""
+    return result.requests / sum(result.seconds) if result.seconds else None
 
 
 def _per_rollout(result: Healthy) -> float | None:
