@@ -48,6 +48,7 @@ from modelrollout.stats.histograms import (
     Histogram,
     HistogramError,
     from_cumulative_buckets,
+    from_cumulative_matrix,
     open_ended,
     rebin,
 )
@@ -328,9 +329,15 @@ def live_counts(buckets: Sequence[tuple[str, float]], edges: FloatArray) -> Floa
     the reference's when its edges include them, and refused otherwise (HistogramError).
     """
     live = from_cumulative_buckets([le for le, _ in buckets], [count for _, count in buckets])
-    if live.edges.shape == edges.shape and np.array_equal(live.edges, edges):
-        return live.counts
-    snapped = live.edges.copy()
+    counts: FloatArray = _on_reference_edges(live.edges, live.counts[np.newaxis], edges)[0]
+    return counts
+
+
+def _on_reference_edges(live_edges: FloatArray, counts: FloatArray, edges: FloatArray) -> FloatArray:
+    """Rows of ``counts`` on ``live_edges`` re-expressed on the reference ``edges`` (see :func:`live_counts`)."""
+    if live_edges.shape == edges.shape and np.array_equal(live_edges, edges):
+        return counts
+    snapped = live_edges.copy()
     finite = np.isfinite(snapped)
     if finite.any():
         nearest = np.abs(snapped[finite][:, np.newaxis] - edges[np.newaxis, :]).argmin(axis=1)
@@ -338,8 +345,8 @@ def live_counts(buckets: Sequence[tuple[str, float]], edges: FloatArray) -> Floa
         close = np.isclose(snapped[finite], candidates, rtol=1e-9, atol=1e-12)
         snapped[np.flatnonzero(finite)[close]] = candidates[close]
     if np.array_equal(snapped, edges):
-        return live.counts
-    return rebin(Histogram(edges=snapped, counts=live.counts), edges).counts
+        return counts
+    return np.stack([rebin(Histogram(edges=snapped, counts=row), edges).counts for row in counts])
 
 
 def evaluate(spec: DriftMonitorSpec, reference: Reference, answers: Answers) -> Evaluation:
@@ -355,14 +362,16 @@ def evaluate(spec: DriftMonitorSpec, reference: Reference, answers: Answers) -> 
     unscored: dict[str, FeatureResult] = {}
     names = watched_features(spec, reference)
     by_name = {f.name: f for f in reference.features}
+    numeric_features: list[tuple[NumericFeature, Sequence[tuple[str, float]]]] = []
     for name in names:
         feature = by_name.get(name)
         if feature is None:
             unscored[name] = FeatureResult(name=name, message="not a feature of the reference")
         elif isinstance(feature, NumericFeature):
-            _bin_numeric(feature, numeric.get(name, []), binned, unscored)
+            numeric_features.append((feature, numeric.get(name, [])))
         else:
             binned.append(_bin_categorical(feature, categories.get(name, {})))
+    _bin_numerics(numeric_features, binned, unscored)
     prediction_requested = spec.prediction and reference.prediction is not None
     if prediction_requested and reference.prediction is not None:
         prediction_buckets = [
@@ -382,6 +391,38 @@ def evaluate(spec: DriftMonitorSpec, reference: Reference, answers: Answers) -> 
         quality=_quality(spec, reference, names, answers),
         performance=_performance(spec, reference, answers),
     )
+
+
+def _bin_numerics(
+    features: Sequence[tuple[NumericFeature, Sequence[tuple[str, float]]]],
+    binned: list[BinnedFeature],
+    unscored: dict[str, FeatureResult],
+) -> None:
+    """:func:`_bin_numeric` for many features, converting those that share ``le`` labels and reference edges
+    (usually all of them) in one vectorised pass; a group with any invalid histogram is redone one feature at
+    a time, so each problem is reported on its own feature."""
+    groups: dict[tuple[tuple[str, ...], bytes], list[tuple[NumericFeature, Histogram, Sequence[float]]]]
+    groups = defaultdict(list)
+    for feature, buckets in features:
+        reference = _open_reference(feature)
+        if not buckets:
+            binned.append(
+                BinnedFeature(feature.name, reference.counts, np.zeros_like(reference.counts), edges=reference.edges)
+            )
+            continue
+        labels = tuple(le for le, _ in buckets)
+        groups[(labels, reference.edges.tobytes())].append((feature, reference, [count for _, count in buckets]))
+    for (labels, _), members in groups.items():
+        edges = members[0][1].edges
+        try:
+            live_edges, counts = from_cumulative_matrix(labels, [cumulative for _, _, cumulative in members])
+            counts = _on_reference_edges(live_edges, counts, edges)
+        except HistogramError:
+            for feature, _, cumulative in members:
+                _bin_numeric(feature, list(zip(labels, cumulative, strict=True)), binned, unscored)
+            continue
+        for (feature, reference, _), row in zip(members, counts, strict=True):
+            binned.append(BinnedFeature(feature.name, reference.counts, row, edges=edges))
 
 
 def _bin_numeric(

@@ -96,12 +96,7 @@ def from_cumulative_buckets(
         raise HistogramError(f"got {len(upper_bounds)} bucket bounds but {len(cumulative_counts)} cumulative counts")
     if not upper_bounds:
         raise HistogramError("no buckets")
-    bounds = np.empty(len(upper_bounds), dtype=np.float64)
-    for position, raw in enumerate(upper_bounds):
-        try:
-            bounds[position] = float(raw)
-        except ValueError:
-            raise HistogramError(f"bucket bound {raw!r} (position {position}) is not a number") from None
+    bounds = _parsed_bounds(upper_bounds)
     cumulative = np.asarray(cumulative_counts, dtype=np.float64)
     if np.isnan(bounds).any():
         raise HistogramError("a bucket bound is NaN")
@@ -118,6 +113,47 @@ def from_cumulative_buckets(
     counts = np.diff(cumulative, prepend=0.0)
     edges = np.concatenate(([lower_bound], bounds))
     return Histogram(edges=edges, counts=counts)
+
+
+def from_cumulative_matrix(
+    upper_bounds: Sequence[float | str],
+    cumulative_counts: ArrayLike,
+    *,
+    lower_bound: float = -math.inf,
+    tolerance: float = FLOAT_NOISE_TOLERANCE,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`from_cumulative_buckets` for many histograms sharing one set of ``le`` bounds.
+
+    ``cumulative_counts`` is ``[F, len(upper_bounds)]`` (rows are histograms, e.g. the
+    features of one Prometheus family). Returns ``(edges, counts[F, B])``. The bounds are
+    parsed, sorted and checked once and the counts in one vectorised pass: a DriftMonitor
+    with hundreds of features spent most of its compute converting them one at a time.
+    Raises :class:`HistogramError` if any row is invalid (convert that row alone for the
+    precise message).
+    """
+    matrix = np.asarray(cumulative_counts, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != len(upper_bounds):
+        raise HistogramError(f"got {len(upper_bounds)} bucket bounds but cumulative counts of shape {matrix.shape}")
+    template = from_cumulative_buckets(upper_bounds, [0.0] * len(upper_bounds), lower_bound=lower_bound)
+    order = np.argsort(_parsed_bounds(upper_bounds), kind="stable")
+    cumulative = matrix[:, order]
+    _check_counts(cumulative, "cumulative counts")
+    running = np.maximum.accumulate(cumulative, axis=1)
+    slack = tolerance * np.maximum(running[:, -1:], 1.0)
+    if ((running - cumulative) > slack).any():
+        raise HistogramError("cumulative counts decrease in some histogram; buckets must be cumulative")
+    counts = np.diff(running, axis=1, prepend=0.0)
+    return template.edges, counts
+
+
+def _parsed_bounds(upper_bounds: Sequence[float | str]) -> FloatArray:
+    bounds = np.empty(len(upper_bounds), dtype=np.float64)
+    for position, raw in enumerate(upper_bounds):
+        try:
+            bounds[position] = float(raw)
+        except ValueError:
+            raise HistogramError(f"bucket bound {raw!r} (position {position}) is not a number") from None
+    return bounds
 
 
 def bucket_increase(earlier: ArrayLike, later: ArrayLike, *, tolerance: float = FLOAT_NOISE_TOLERANCE) -> FloatArray:

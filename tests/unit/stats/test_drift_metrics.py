@@ -21,6 +21,7 @@ from modelrollout.stats.drift import (
     psi_counts,
     wasserstein_binned,
 )
+from modelrollout.stats.histograms import HistogramError, from_cumulative_buckets, from_cumulative_matrix
 from modelrollout.stats.results import DriftVerdict
 
 # A 10-bin score distribution in the style of the scorecard-monitoring literature
@@ -277,3 +278,20 @@ def test_wasserstein_needs_edges_and_counts_need_matching_shapes() -> None:
         evaluate_binned([[1.0, 2.0]], [[1.0, 2.0]], methods=["wasserstein"])
     with pytest.raises(ValueError, match="differ"):
         evaluate_binned([[1.0, 2.0]], [[1.0, 2.0, 3.0]])
+
+
+def test_cumulative_buckets_of_many_features_convert_like_one_at_a_time() -> None:
+    """DriftMonitor converts a family's features in one pass; it must agree with the per-feature conversion."""
+    rng = np.random.default_rng(5)
+    bounds = ["1", "0.5", "+Inf", "2"]  # any order, as a Prometheus answer may give them
+    per_bin = rng.integers(0, 50, size=(30, 4)).astype(float)
+    cumulative = np.cumsum(per_bin, axis=1)[:, [1, 0, 3, 2]]
+    edges, counts = from_cumulative_matrix(bounds, cumulative)
+    for row in range(30):
+        one = from_cumulative_buckets(bounds, cumulative[row].tolist())
+        assert np.array_equal(one.edges, edges)
+        assert np.array_equal(one.counts, counts[row])
+    broken = cumulative.copy()
+    broken[7] = [40.0, 50.0, 10.0, 60.0]  # decreasing in bound order
+    with pytest.raises(HistogramError):
+        from_cumulative_matrix(bounds, broken)
