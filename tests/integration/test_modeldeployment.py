@@ -129,7 +129,8 @@ def test_error_rate_rising_at_25_percent_rolls_back(ns: Namespace, kubelet: Loca
     assert status["history"][0]["outcome"] == "Degraded"
     failing = [m for m in status["analysis"]["metrics"] if m["verdict"] == "Fail"]
     assert [m["name"] for m in failing] == ["error-rate"]
-    assert failing[0]["interval"][0] > 0.02
+    assert failing[0]["pValue"] < failing[0]["alpha"] == 0.05, "a Fail carries its error rate"
+    assert failing[0]["value"] > failing[0]["stableValue"]
     assert ns.get(NAME)["spec"]["model"]["version"] == "4.0.0", "automatic rollback never edits the spec"
     wait_for(
         lambda: list(kubelet.weights(NAME)) == [kubelet.server(status["stableRevision"]["hash"]).url],
