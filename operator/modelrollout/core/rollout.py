@@ -188,7 +188,7 @@ def _start_revision(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations)
             aborted=False,
             analysis=AnalysisStatus(),
             history=history,
-            phase="Healthy",
+            phase="Progressing",
             message=f"spec matches the stable revision {stable.version_id} again; the canary was dropped",
         )
         draft.emit("Normal", "ReturnedToStable", f"spec matches stable revision {stable.version_id}")
@@ -274,7 +274,7 @@ def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> Non
     status = draft.status
     if not _is_canary(status) or status.aborted:
         if not _is_canary(status):
-            draft.update(phase="Healthy", canary_weight=0, current_step_index=None)
+            _settle_stable(draft, obs)
         return
     smoke = status.smoke_test
     if smoke is not None and smoke.state in ("Pending", "Running"):
@@ -304,6 +304,25 @@ def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> Non
         if draft.status.aborted:
             return
     _maybe_finish_step(spec, draft, obs)
+
+
+def _settle_stable(draft: _Draft, obs: Observations) -> None:
+    """Healthy only once the router confirms that all traffic goes to stable.
+
+    Status is written before the router is converged, so a promotion (or a
+    return to the stable spec) first reads Progressing; the confirming
+    decision of the same tick, made from the router's read-back, makes it
+    Healthy. When the router was not read this time, a resource already
+    Healthy stays so (an idle resync must not flap).
+    """
+    status = draft.status
+    draft.update(canary_weight=0, current_step_index=None)
+    if obs.router_weight == 0 or (obs.router_weight is None and status.phase == "Healthy"):
+        draft.update(phase="Healthy")
+        return
+    stable = status.stable_revision.version_id if status.stable_revision else "?"
+    seen = "not confirmed yet" if obs.router_weight is None else f"the canary still has {obs.router_weight}%"
+    draft.update(phase="Progressing", message=f"moving all traffic to stable revision {stable} ({seen})")
 
 
 def _run_smoke(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
@@ -562,7 +581,7 @@ def _promote(draft: _Draft, obs: Observations) -> None:
         canary_weight=0,
         current_step_index=None,
         step_started_at=None,
-        phase="Healthy",
+        phase="Progressing",
         history=history,
         message=f"revision {current.version_id} (model {current.model_version}) is stable",
     )

@@ -180,7 +180,10 @@ class Converger:
         if observed == router.realised(split):
             return RouterState(canary_weight=desired.canary_weight)
         canary = naming.canary_service(self._parent.name)
-        return RouterState(canary_weight=observed.weights.get(canary, 0))
+        weight = observed.weights.get(canary, 0)
+        # The canary's share may match while the rest of the split does not (a route emptied by someone
+        # else): that is not the desired state, and must not confirm a step or a promotion.
+        return RouterState(canary_weight=None if weight == desired.canary_weight else weight)
 
     def _renumber(self, name: str, number: int) -> None:
         """Rolled out again: renumber the ControllerRevision as Deployments do. A patch is refused (the API

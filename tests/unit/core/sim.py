@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,7 +69,6 @@ class World:
             action=action,
         )
         decision = decide(self.spec, self.status, obs)
-        self.decisions.append(decision)
         if decision.new_revision is not None:
             known = [r for r in self.revisions if r.hash != decision.new_revision.hash]
             rev = decision.new_revision
@@ -77,6 +77,19 @@ class World:
             self.router_lags -= 1
         else:
             self.router_weight = decision.desired.canary_weight
+        # As the engine does in the same tick: decide again from the router's read-back.
+        confirmed = decide(
+            self.spec,
+            decision.status,
+            dataclasses.replace(obs, router_weight=self.router_weight, analysis=None, action=None),
+        )
+        decision = dataclasses.replace(
+            confirmed,
+            events=decision.events + confirmed.events,
+            new_revision=decision.new_revision,
+            rollbacks=decision.rollbacks + confirmed.rollbacks,
+        )
+        self.decisions.append(decision)
         if not self.weights_seen or self.weights_seen[-1] != self.router_weight:
             self.weights_seen.append(self.router_weight)
         if decision.desired.smoke_attempt != self._pending_smoke:

@@ -381,3 +381,16 @@ def test_a_step_holding_its_weight_needs_no_work_until_its_analysis_or_pause_is_
     assert work_due(world.spec, status, status.analysis.last_run_at + timedelta(seconds=10)), "analysis interval 10s"
     assert work_due(world.spec, status, status.step_started_at + timedelta(seconds=31)), "pause 30s over"
     assert work_due(world.spec, world.status.model_copy(update={"step_started_at": None}), world.now)
+
+
+def test_healthy_only_once_the_router_confirms_all_traffic_on_stable() -> None:
+    """Status never claims Healthy while the router still sends traffic to the old canary."""
+    world = deployed()
+    world.change(make_spec("2"))
+    world.run_until(lambda s: s.current_step_index == 3 and s.step_started_at is not None, seconds=10)
+    world.router_lags = 3
+    world.run_until(lambda s: s.stable_revision is not None and s.stable_revision.model_version == "2", seconds=10)
+    assert world.status.phase == "Progressing"
+    assert "moving all traffic to stable revision" in world.status.message
+    world.run_until(lambda s: s.phase == "Healthy", limit=10)
+    assert world.router_weight == 0
