@@ -65,7 +65,8 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ),
     (
         "CLI CSV reader (issue 16)",
-        "Target: at most 2x the input's size in memory on 1,000,000 rows; the stdlib reader against pandas and pyarrow.",
+        "Target: at most 2x the input's size in memory on 1,000,000 rows; "
+        "the stdlib reader against pandas and pyarrow.",
         [PYTHON, "bench/bench_csv.py", "--rows", "1000000"],
     ),
 ]

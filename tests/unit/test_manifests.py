@@ -269,7 +269,7 @@ def test_kustomize_build(overlay: str) -> None:
 
 
 def test_kustomize_dashboards_are_the_charts() -> None:
-    """manifests/base/dashboards is a copy of charts/modelrollout/dashboards (kustomize cannot read outside its root)."""
+    """manifests/base/dashboards copies charts/modelrollout/dashboards (kustomize reads nothing outside its root)."""
     chart = {p.name: p.read_text() for p in (CHART / "dashboards").glob("*.json")}
     base = {p.name: p.read_text() for p in (BASE / "dashboards").glob("*.json")}
     assert chart == base
