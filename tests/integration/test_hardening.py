@@ -34,6 +34,7 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.kube import builders
 from modelrollout.kube.converge import SPEC_HASH, Converger
 from modelrollout.kube.owned import read_owned
+from tests.integration.cleanup import delete_namespaces
 
 pytestmark = pytest.mark.integration
 GROUP, VERSION = "modelrollout.dev", "v1alpha1"
@@ -90,7 +91,7 @@ def fresh_namespace(cluster: Any, hardened_operator: OperatorProcess) -> Iterato
     try:
         yield api, name
     finally:
-        core.delete_namespace(name)
+        delete_namespaces(api, [name])  # while the operator still runs
 
 
 def model_deployment(name: str, smoke: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from kubernetes import client
 from e2e.dataplane import DEFAULT_REFERENCE
 from e2e.harness.operator import OperatorProcess
 from tests.hostile import HostileCase, generate
+from tests.integration.cleanup import delete_namespaces
 
 pytestmark = pytest.mark.integration
 GROUP, VERSION = "modelrollout.dev", "v1alpha1"
@@ -50,8 +51,7 @@ def namespaces(cluster: Any, operator: OperatorProcess) -> Iterator[dict[str, st
     try:
         yield names
     finally:
-        for name in names.values():
-            core.delete_namespace(name)
+        delete_namespaces(api, names.values())  # while the operator still runs
 
 
 def _apply(api: client.ApiClient, namespace: str, case: HostileCase) -> str | None:
