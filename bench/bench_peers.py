@@ -405,8 +405,11 @@ def namespace(api: client.ApiClient, prefix: str) -> Iterator[str]:
             core.delete_namespace(name)
 
 
-def delete_model_deployments(api: client.ApiClient, namespace: str, timeout: float = 60.0) -> None:
-    """Delete our objects while the operator still runs, so it releases its finalizers; strip what is left."""
+def delete_model_deployments(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess, timeout: float = 60.0
+) -> None:
+    """Delete our objects while the operator still runs, so it releases its finalizers; strip what is left
+    (at once when the operator is gone already, e.g. after a Ctrl-C reached the whole process group)."""
     objects = client.CustomObjectsApi(api)
     plural = ("modelrollout.dev", "v1alpha1", namespace, "modeldeployments")
 
@@ -416,7 +419,13 @@ def delete_model_deployments(api: client.ApiClient, namespace: str, timeout: flo
     for name in names():
         with contextlib.suppress(client.ApiException):
             objects.delete_namespaced_custom_object(*plural, name)
-    wait_until("ModelDeployments deleted", lambda: not names(), timeout, threading.Event())
+    process = operator.process
+    if process is not None and process.poll() is None:
+
+        def gone() -> bool:
+            return not names() or process.poll() is not None
+
+        wait_until("ModelDeployments deleted", gone, timeout, threading.Event())
     for name in names():
         with contextlib.suppress(client.ApiException):
             objects.patch_namespaced_custom_object(*plural, name, {"metadata": {"finalizers": None}})
@@ -628,6 +637,8 @@ def main() -> int:
         raise KeyboardInterrupt("SIGTERM")
 
     signal.signal(signal.SIGTERM, terminate)
+    # Started in the background by a script, SIGINT may arrive ignored: Ctrl-C must still stop everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     local, prometheus = ensure_stack()
     args.prometheus_url = prometheus.url
     argo_dir = built_argo()
@@ -649,7 +660,7 @@ def main() -> int:
         )
         stack.enter_context(operator)
         # Runs before the operator stops (LIFO): kopf's finalizers would otherwise hold the namespace forever.
-        stack.callback(delete_model_deployments, api, ns_ours)
+        stack.callback(delete_model_deployments, api, ns_ours, operator)
         binary = argo_dir / "bin" / "rollouts-controller"
         controller = stack.enter_context(ArgoController(binary, local.kubeconfig, ns_argo, free_port(), free_port()))
         log(f"operator log {operator.log_path}; Argo log {controller.log_path}; namespaces {ns_ours}, {ns_argo}")
@@ -684,4 +695,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        log("interrupted: every process and namespace this run started is gone")
+        raise SystemExit(130) from None
