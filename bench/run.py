@@ -50,8 +50,9 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         "Side by side with Argo Rollouts (issue 11)",
         "Targets: at 2 requests/s with 1% errors on both revisions, fewer false rollbacks than Argo Rollouts v1.10.2 "
         "(at most 1 of 20); at 60 requests/s a 20%-error canary back to 100% stable no slower (median of 9 runs). "
-        "Optional and long (about an hour or more): needs the peer's build (`make bench-peers` alone runs it).",
-        [PYTHON, "bench/bench_peers.py", "--rollouts", "20", "--runs", "9"],
+        "Long: up to 5 x --max-rollout-seconds (1800 s) for the healthy rollouts on 4 lanes, plus about 10 min; "
+        "builds the peer once (about 10 min). `make bench-peers` runs it alone.",
+        [PYTHON, "bench/bench_peers.py", "--rollouts", "20", "--lanes", "4", "--runs", "9"],
     ),
     (
         "DriftMonitor evaluation (issue 6)",
