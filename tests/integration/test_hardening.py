@@ -311,3 +311,36 @@ def test_a_conflict_during_a_step_is_re_read_and_re_applied_in_under_a_second(
     assert env["MODEL_VERSION"] == "2", "the change was re-applied on the fresh read"
     assert live.metadata.annotations[SPEC_HASH] == wanted["metadata"]["annotations"][SPEC_HASH]
     assert elapsed < 1.0, f"the conflict cost {elapsed:.2f}s"
+
+
+def test_a_spec_over_the_annotation_limit_is_reconciled_and_kopf_writes_no_annotation_of_it(
+    fresh_namespace: tuple[client.ApiClient, str], hardened_operator: OperatorProcess
+) -> None:
+    """kopf used to copy the spec into its last-handled-configuration annotation; annotations are limited to
+    256 KiB in all, so a bigger spec (here a 300 KiB environment) had every kopf patch refused."""
+    api, namespace = fresh_namespace
+    document = model_deployment("big")
+    env = [{"name": f"FEATURE_{i}", "value": "x" * 1000} for i in range(300)]
+    document["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    assert len(json.dumps(document["spec"])) > 300 * 1024
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "modeldeployments", document
+    )
+    wait_for(
+        lambda: status_of(api, namespace, "modeldeployments", "big").get("currentRevision"),
+        30,
+        message="the big spec's first revision",
+    )
+    live = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "modeldeployments", "big"
+    )
+    annotations = live["metadata"].get("annotations") or {}
+    assert not [key for key in annotations if "last-handled-configuration" in key], annotations.keys()
+    deployments = wait_for(
+        lambda: client.AppsV1Api(api).list_namespaced_deployment(namespace).items, 30, message="the Deployment"
+    )
+    assert len(deployments[0].spec.template.spec.containers[0].env) >= 300
+    log = hardened_operator.logs()
+    assert "failed with an exception" not in log
+    assert "Throttling" not in log, "kopf throttles an object whose patches it cannot apply"
+    assert "Too long" not in log
