@@ -77,7 +77,8 @@ def receiver() -> Iterator[Receiver]:
 def hardened_operator(cluster: Any, crds: None) -> Iterator[OperatorProcess]:
     """No query runs in these tests: the operator's Prometheus is a closed port."""
     env = {"MODELROLLOUT_WEBHOOK_TIMEOUT": "1", "MODELROLLOUT_OPERATOR_IMAGE": "ghcr.io/modelrollout/modelrollout:test"}
-    with OperatorProcess(cluster.kubeconfig, "http://127.0.0.1:9", extra_env=env) as process:
+    # Only this module's namespaces: its log then speaks of its own objects alone.
+    with OperatorProcess(cluster.kubeconfig, "http://127.0.0.1:9", extra_env=env, namespaces="mr-hard-*") as process:
         yield process
         print(process.logs()[-20000:])
 

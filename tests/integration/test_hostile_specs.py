@@ -37,6 +37,14 @@ def operator_prometheus_url() -> str:
 
 
 @pytest.fixture(scope="module")
+def operator(cluster: Any, operator_prometheus_url: str, crds: None) -> Iterator[OperatorProcess]:
+    """An operator of the suite's namespaces only, so its log speaks of the hostile cases alone."""
+    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url, namespaces="mr-hostile-*") as process:
+        yield process
+        print(process.logs()[-20000:])
+
+
+@pytest.fixture(scope="module")
 def namespaces(cluster: Any, operator: OperatorProcess) -> Iterator[dict[str, str]]:
     api = cluster.api_client()
     core = client.CoreV1Api(api)
