@@ -204,7 +204,11 @@ class Reconciliation(Tick):
             elapsed_seconds=(self.now - started).total_seconds(),
         )
         guardrails = rollout.guardrails_due(spec, status)
-        answers = answer_all(self.context.metrics, plan_queries(spec, target, guardrails=guardrails))
+        answers = answer_all(
+            self.context.metrics,
+            plan_queries(spec, target, guardrails=guardrails),
+            cross_namespace=self.context.settings.cross_namespace_queries,
+        )
         outcome = evaluate(
             spec,
             answers,
