@@ -157,8 +157,13 @@ class Tick:
                 logger.warning("%s/%s: %s (retrying in %.0fs)", self.namespace, self.name, message, delay)
             self._set_reconciled(plural, model, "False", reason, message)
         else:
-            if self.context.recovered(kind, self.namespace, self.name):
+            # The memory of failures is this process's; after a restart, the status itself tells.
+            if self.context.recovered(kind, self.namespace, self.name) or self._failure_recorded():
                 self._set_reconciled(plural, model, "True", "Reconciled", "")
+
+    def _failure_recorded(self) -> bool:
+        conditions = (self.body.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == RECONCILED and c.get("status") == "False" for c in conditions)
 
     def _set_reconciled(self, plural: str, model: type[S], value: str, reason: str, message: str) -> None:
         """Write the Reconciled condition on the freshly read status; a failure to do so is only logged."""
