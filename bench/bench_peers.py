@@ -401,8 +401,10 @@ def namespace(api: client.ApiClient, prefix: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        with contextlib.suppress(client.ApiException):
+        try:
             core.delete_namespace(name)
+        except Exception as error:  # a teardown step: say so and let the rest of the teardown run
+            log(f"cannot delete namespace {name} (cluster gone or restarted?): {error!r:.200}")
 
 
 def delete_model_deployments(
@@ -416,19 +418,22 @@ def delete_model_deployments(
     def names() -> list[str]:
         return [item["metadata"]["name"] for item in objects.list_namespaced_custom_object(*plural)["items"]]
 
-    for name in names():
-        with contextlib.suppress(client.ApiException):
-            objects.delete_namespaced_custom_object(*plural, name)
-    process = operator.process
-    if process is not None and process.poll() is None:
+    try:
+        for name in names():
+            with contextlib.suppress(client.ApiException):
+                objects.delete_namespaced_custom_object(*plural, name)
+        process = operator.process
+        if process is not None and process.poll() is None:
 
-        def gone() -> bool:
-            return not names() or process.poll() is not None
+            def gone() -> bool:
+                return not names() or process.poll() is not None
 
-        wait_until("ModelDeployments deleted", gone, timeout, threading.Event())
-    for name in names():
-        with contextlib.suppress(client.ApiException):
-            objects.patch_namespaced_custom_object(*plural, name, {"metadata": {"finalizers": None}})
+            wait_until("ModelDeployments deleted", gone, timeout, threading.Event())
+        for name in names():
+            with contextlib.suppress(client.ApiException):
+                objects.patch_namespaced_custom_object(*plural, name, {"metadata": {"finalizers": None}})
+    except Exception as error:  # a teardown step: say so and let the rest of the teardown run
+        log(f"cannot delete the ModelDeployments in {namespace} (cluster gone or restarted?): {error!r:.200}")
 
 
 def install_crds(local: LocalCluster, argo_dir: Path) -> None:
