@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiException
 
 from e2e.harness.kubelet import LocalKubelet, wait_for
 from e2e.harness.operator import OperatorProcess
@@ -34,7 +35,13 @@ def peering_name(ns: Namespace) -> str:
 
 
 def peers(ns: Namespace) -> dict[str, Any]:
-    found = ns.objects.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering_name(ns))
+    """The peers announced so far; none until the first replica has created the object."""
+    try:
+        found = ns.objects.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering_name(ns))
+    except ApiException as error:
+        if error.status == 404:
+            return {}
+        raise
     return dict(found.get("status") or {})
 
 
