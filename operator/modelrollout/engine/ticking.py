@@ -195,5 +195,8 @@ class Tick:
             write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
             if value == "False":
                 post_event(self.body, "Warning", reason, message)
+        except client.ApiException as error:
+            if error.status != 404:  # a resource deleted meanwhile has nothing left to report on
+                logger.error("%s/%s: cannot record the outcome: %s", self.namespace, self.name, describe(error)[1])
         except Exception as error:  # reporting must not raise either
-            logger.error("%s/%s: cannot record the failure: %s", self.namespace, self.name, describe(error)[1])
+            logger.error("%s/%s: cannot record the outcome: %s", self.namespace, self.name, describe(error)[1])
