@@ -12,6 +12,7 @@ from pydantic import Field
 from modelrollout.api.base import ApiModel, Duration, Rule, StatusModel, cel
 from modelrollout.api.common import ConfigMapKeyRef, TrafficRouting
 from modelrollout.api.conditions import Condition
+from modelrollout.api.events import OUTBOX_LIMIT, PendingEvent
 from modelrollout.api.k8s import JOB_TEMPLATE_SPEC, POD_TEMPLATE_SPEC
 
 KIND = "ModelDeployment"
@@ -233,10 +234,10 @@ class ProportionTest(ApiModel):
     most ``alpha``; until one is shown the step waits. See docs/statistics.md.
     """
 
-    errors_query: str = Field(min_length=1)
+    errors_query: str = Field(min_length=1, max_length=4096)
     """PromQL template counting failures (for example 5xx responses) of one revision since the canary started.
     An empty result counts as zero failures when the total query has data."""
-    total_query: str = Field(min_length=1)
+    total_query: str = Field(min_length=1, max_length=4096)
     """PromQL template counting all trials of one revision since the canary started."""
     max_ratio: float = Field(default=1.5, ge=1, le=100)
     """The tolerated relative increase: the canary may fail at most this many times as often as stable."""
@@ -294,7 +295,7 @@ class GuardrailMetric(ApiModel):
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
     """A short name shown in status and metrics."""
-    query: str | None = None
+    query: str | None = Field(default=None, max_length=4096)
     """PromQL template returning one number for one revision. Placeholders: {{revision}}, {{namespace}},
     {{name}}, {{window}} (the analysis window), {{elapsed}} (time since the canary started)."""
     max: float | None = None
@@ -314,7 +315,7 @@ class CriticalMetric(ApiModel):
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
     """A short name shown in status and Events."""
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=4096)
     """PromQL template for one revision (same placeholders as guardrails)."""
     max: float
     """The canary is aborted as soon as the value exceeds this."""
@@ -561,6 +562,11 @@ class ModelDeploymentStatus(StatusModel):
     conditions: list[Condition] = Field(default_factory=list)
     """Available, Progressing, Degraded, SmokeTestPassed, AnalysisPassing, Paused, InvalidSpec, and Reconciled
     (False while a reconciliation fails: the reason, and the object and field the API server refused)."""
+    events_recorded: int = Field(default=0, ge=0)
+    """How many Events the operator has recorded for this resource (the last one's sequence number)."""
+    pending_events: list[PendingEvent] = Field(default_factory=list, max_length=OUTBOX_LIMIT)
+    """Events recorded with a transition and not yet posted (an outbox: a restarted operator posts them
+    first, under names that make a second post a no-op)."""
 
 
 PRINTER_COLUMNS = [
