@@ -314,6 +314,12 @@ def test_helm_install_uninstall_reinstall_under_other_names(fresh: FreshCluster)
     assert "clusterkopfpeerings.kopf.dev" in crds, "kept for other kopf operators"
 
 
+def namespace_kept(fresh: FreshCluster, name: str) -> bool:
+    """Present and not being deleted (without a controller-manager a deleted namespace stays Terminating)."""
+    found = json.loads(fresh.kubectl("get", "namespace", name, "-o", "json").stdout)
+    return "deletionTimestamp" not in found["metadata"] and found["status"]["phase"] == "Active"
+
+
 def test_helm_watched_namespace_that_does_not_exist_yet(fresh: FreshCluster) -> None:
     """Install succeeds, the namespace is there with the operator's Role, and the operator (as its
     ServiceAccount, namespaced RBAC only) reconciles a model in it; a reinstall under another name works."""
@@ -338,8 +344,11 @@ def test_helm_watched_namespace_that_does_not_exist_yet(fresh: FreshCluster) -> 
         assert_reconciles(fresh, op, "team-later")
         problems = [line for line in op.logs().splitlines() if "forbidden" in line.lower() or "permission" in line]
         assert not problems, "\n".join(problems)
+    # An upgrade no longer renders the namespace (it exists now); kept all the same.
+    helm(fresh, "upgrade", "scoped", str(CHART), "-n", "ops-c", "--reuse-values")
+    assert namespace_kept(fresh, "team-later"), "kept on upgrade"
     helm(fresh, "uninstall", "scoped", "-n", "ops-c")
-    assert fresh.kubectl("get", "namespace", "team-later", check=False).returncode == 0, "kept: it holds models"
+    assert namespace_kept(fresh, "team-later"), "kept on uninstall: it holds models"
     helm(
         fresh,
         "install",
