@@ -28,7 +28,7 @@ from modelrollout.engine import preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
 from modelrollout.engine.ticking import Tick, parse_status
-from modelrollout.engine.writing import clear_action, post_event, write_status
+from modelrollout.engine.writing import clear_action, enqueue_events, post_event, post_outbox, write_status
 from modelrollout.kube import builders
 from modelrollout.kube.client import api_client
 from modelrollout.kube.converge import Converger, RouterState
@@ -77,6 +77,8 @@ class Reconciliation(Tick):
         """Nothing to do this tick: no new spec, no action, no resync due, and nothing in the rollout due."""
         if cached.observed_generation != self.generation or ACTION_ANNOTATION in (self.meta.get("annotations") or {}):
             return False
+        if cached.pending_events:  # Events recorded before a crash: posted before anything else
+            return False
         if self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
             return False
         if cached.phase in AT_REST:
@@ -89,7 +91,8 @@ class Reconciliation(Tick):
 
     def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
         started = time.monotonic()
-        status = parse_status(md.ModelDeploymentStatus, raw_status)
+        # Events recorded before a crash (or held by a refusal) go out first, in order.
+        status = post_outbox(self.api, md.PLURAL, self.body, parse_status(md.ModelDeploymentStatus, raw_status))
         try:
             parsed = md.ModelDeploymentSpec.model_validate(spec)
         except ValidationError as error:
@@ -118,7 +121,7 @@ class Reconciliation(Tick):
             action=action,
         )
         decision = rollout.decide(parsed, status, observations)
-        self._record(status, decision)
+        recorded = self._record(status, decision)
 
         converger = Converger(self.api, parent, parsed, owned, operator_image=self.context.settings.operator_image)
         converger.revisions(decision.status)
@@ -131,11 +134,11 @@ class Reconciliation(Tick):
         # Verify the router in the same tick: a step starts, and a rollback is confirmed, without waiting a tick.
         settled = rollout.decide(
             parsed,
-            decision.status,
+            recorded,
             dataclasses.replace(observations, router_weight=router_state.canary_weight, analysis=None, action=None),
         )
         settled = dataclasses.replace(settled, status=self._router_condition(settled.status, router_state))
-        self._record(decision.status, settled)
+        self._record(recorded, settled)
         converger.prune_revisions(settled.status, decision.keep_revisions)
         if action is not None:
             clear_action(self.api, md.PLURAL, self.namespace, self.name, action.id)
@@ -257,13 +260,19 @@ class Reconciliation(Tick):
         )
         return status.model_copy(update={"conditions": conditions})
 
-    def _record(self, before: md.ModelDeploymentStatus, decision: rollout.Decision) -> None:
-        """Status first, then Events: what was decided is durable before anyone is told about it."""
-        if decision.status != before:
-            write_status(self.api, md.PLURAL, self.namespace, self.name, decision.status, previous=before)
-        for event in decision.events:
-            post_event(self.body, event.type, event.reason, event.message)
+    def _record(self, before: md.ModelDeploymentStatus, decision: rollout.Decision) -> md.ModelDeploymentStatus:
+        """Status first, with the transition's Events in its outbox; then the Events; then the outbox cleared.
+
+        What was decided is durable before anyone is told about it, and so is the telling: a crash after
+        the status write leaves the Events in status, and the next tick posts them under the same names
+        (a repost is refused as AlreadyExists). Returns the status as it now stands.
+        """
+        recorded = enqueue_events(decision.status, decision.events, self.now)
+        if recorded != before:
+            write_status(self.api, md.PLURAL, self.namespace, self.name, recorded, previous=before)
+        recorded = post_outbox(self.api, md.PLURAL, self.body, recorded)
         if decision.rollbacks:
             reason = next((e.reason for e in decision.events if e.type == "Warning"), "RolledBack")
             telemetry.rollbacks_total.labels(self.namespace, self.name, reason).inc(decision.rollbacks)
             logger.warning("%s/%s rolled back: %s", self.namespace, self.name, decision.status.message)
+        return recorded
