@@ -484,7 +484,7 @@ def _quantile(
         verdict, message = "Pass", None
     else:
         verdict = "Waiting"
-        needed = trials_to_pass(share, trials, tail, canary_alpha)
+        needed = trials_to_pass(share, trials, tail, canary_alpha, evidence.baseline)
         message = f"{share:.3g} of canary observations above {limit:g}: {_needs(needed)}"
     return MetricResult(
         name=name,

@@ -297,7 +297,7 @@ def compare_rates(
     needed = None
     if verdict == "Waiting" and margin is not None:
         rate = canary_rate if canary_rate is not None else prior_rate or 0.0
-        needed = trials_to_pass(rate, seen.canary_trials, margin, canary_alpha)
+        needed = trials_to_pass(rate, seen.canary_trials, margin, canary_alpha, prior_rate)
     return RateComparison(
         verdict=verdict,
         canary_rate=canary_rate,
@@ -310,34 +310,36 @@ def compare_rates(
     )
 
 
-def trials_to_pass(rate: float, trials: float, margin: float, alpha: float) -> float | None:
+def trials_to_pass(
+    rate: float, trials: float, margin: float, alpha: float, prior_rate: float | None = None
+) -> float | None:
     """About how many more trials bring the upper bound below ``margin`` if the rate stays ``rate``.
 
-    Uses the normal-mixture form of the bound's radius (the beta mixture's
-    large-sample shape), which is close enough for an ETA; None when the rate
-    is at or above the margin (then only harm or more time can decide).
+    Evaluates the very bound the Pass test uses (:func:`rate_bound`) at
+    projected counts, so the estimate agrees with the verdict also at few or
+    no failures, where the bound is about ``log(1/alpha) / n`` rather than a
+    normal radius. None when the rate is at or above the margin (then only
+    harm or more time can decide) or the margin is out of reach.
     """
     if rate >= margin:
         return None
-    variance = max(rate * (1.0 - rate), 1e-6)
 
-    def radius(n: float) -> float:
-        return math.sqrt(
-            variance * (n + PRIOR_STRENGTH) / (n * n) * (2.0 * math.log(1.0 / alpha) + math.log1p(n / PRIOR_STRENGTH))
-        )
+    def passes(n: float) -> bool:
+        return rate_bound(rate * n, n, alpha=alpha, upper=True, prior_rate=prior_rate) < margin
 
-    gap = margin - rate
-    low, high = max(trials, 1.0), max(trials, 1.0)
-    while radius(high) >= gap:
+    low = high = max(trials, 1.0)
+    while not passes(high):
         if high > 1e12:
             return None
         low, high = high, high * 2.0
-    for _ in range(40):
+    for _ in range(30):
+        if high - low <= max(1.0, 0.01 * low):
+            break
         middle = (low + high) / 2.0
-        if radius(middle) >= gap:
-            low = middle
-        else:
+        if passes(middle):
             high = middle
+        else:
+            low = middle
     return max(high - trials, 0.0)
 
 

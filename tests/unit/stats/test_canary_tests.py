@@ -137,12 +137,24 @@ def test_pass_needs_the_upper_bound_under_the_margin() -> None:
 
 
 def test_trials_to_pass_shrinks_as_evidence_grows_and_is_none_beyond_the_margin() -> None:
-    first = trials_to_pass(0.01, 100, 0.016, 0.04)
-    later = trials_to_pass(0.01, 3000, 0.016, 0.04)
+    first = trials_to_pass(0.01, 100, 0.016, 0.04, 0.01)
+    later = trials_to_pass(0.01, 3000, 0.016, 0.04, 0.01)
     assert first is not None
     assert later is not None
     assert later < first
-    assert trials_to_pass(0.02, 3000, 0.016, 0.04) is None
+    assert trials_to_pass(0.02, 3000, 0.016, 0.04, 0.01) is None
+
+
+def test_trials_to_pass_agrees_with_the_pass_rule_at_few_and_no_failures() -> None:
+    """Regression: with no failures yet the estimate said 0 while the bound was still above the margin."""
+    for rate, trials in ((0.0, 165), (0.004, 500), (0.01, 2000)):
+        needed = trials_to_pass(rate, trials, 0.008 if rate < 0.01 else 0.016, 0.04, 0.004)
+        assert needed is not None
+        margin = 0.008 if rate < 0.01 else 0.016
+        total = trials + needed
+        assert rate_bound(rate * total, total, alpha=0.04, upper=True, prior_rate=0.004) < margin
+        short = trials + 0.9 * needed
+        assert rate_bound(rate * short, short, alpha=0.04, upper=True, prior_rate=0.004) >= margin
 
 
 def test_one_sample_evidence_grows_only_above_the_tolerated_rate() -> None:
