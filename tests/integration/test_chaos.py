@@ -1,0 +1,222 @@
+"""Chaos: ten rollouts at once while the operator is killed with SIGKILL at seeded random moments.
+
+Half use the replicas router, half a Gateway API HTTPRoute; some canaries fail 50% of their requests.
+The operator is killed and restarted until every rollout is at rest. Then: every healthy canary is
+promoted and every degraded one rolled back; no weight outside [0, 100] was ever seen in status or on
+a route; each rollout's steps came in order, none skipped or repeated (from its StepStarted Events);
+and every Event the status handed a number was posted exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
+from e2e.harness.operator import OperatorProcess
+from e2e.harness.scenario import ERROR_QUERY, TOTAL_QUERY, Namespace, model_deployment
+from e2e.harness.traffic import Traffic
+from modelrollout.engine.writing import SEQUENCE_ANNOTATION
+from tests.integration.cleanup import delete_namespaces
+from tests.integration.isolated import exactly_once, own_namespace
+
+pytestmark = pytest.mark.integration
+PREFIX = "mrchaos-"
+"""Outside ``mr-*``, which other sessions' test operators watch: only this test's operator acts here."""
+SEED = 20261130
+ROLLOUTS = 10
+DEGRADED = {"r2", "r5", "r8"}
+"""Canaries failing half their requests: rolled back."""
+GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
+STEPS = [20, 50, 100]
+ANALYSIS = {
+    "interval": "1s",
+    "window": "10s",
+    "failureLimit": 2,
+    "noDataLimit": 120,
+    # A wide margin: a healthy canary passes a step on a few dozen requests, so the test takes minutes.
+    "metrics": [
+        {
+            "name": "error-rate",
+            "proportion": {"errorsQuery": ERROR_QUERY, "totalQuery": TOTAL_QUERY, "maxIncrease": 0.2},
+        }
+    ],
+}
+
+
+def names() -> list[str]:
+    return [f"r{i}" for i in range(ROLLOUTS)]
+
+
+def router(name: str) -> dict[str, Any]:
+    if int(name[1:]) % 2:
+        return {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": name}}
+    return {"router": "replicas"}
+
+
+def document(name: str, version: str) -> dict[str, Any]:
+    faulty = version == "2.0.0" and name in DEGRADED
+    made = model_deployment(
+        name,
+        version,
+        pause="2s",
+        smoke=False,
+        router=router(name),
+        analysis=ANALYSIS,
+        server_args=["--error-rate", "0.5"] if faulty else None,
+    )
+    made["spec"]["strategy"]["canary"]["steps"] = [{"weight": w, "pause": {"duration": "2s"}} for w in STEPS]
+    return made
+
+
+def http_route(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "gateway"}],
+            "rules": [{"backendRefs": [{"name": f"{name}-stable", "port": 80}]}],
+        },
+    }
+
+
+class Observer(threading.Thread):
+    """Every weight status and routes show, polled with one LIST per kind, for the bounds check."""
+
+    def __init__(self, ns: Namespace) -> None:
+        super().__init__(daemon=True)
+        self.ns = ns
+        self.weights: list[tuple[str, int]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        objects = client.CustomObjectsApi(self.ns.api)
+        while not self.stopping.wait(0.5):
+            try:
+                listed = objects.list_namespaced_custom_object(
+                    "modelrollout.dev", "v1alpha1", self.ns.name, "modeldeployments"
+                )
+                routes = objects.list_namespaced_custom_object(*GATEWAY[:2], self.ns.name, GATEWAY[2])
+            except client.ApiException:
+                continue
+            for item in listed["items"]:
+                self.weights.append((item["metadata"]["name"], int((item.get("status") or {}).get("canaryWeight", 0))))
+            for route in routes["items"]:
+                for rule in route["spec"].get("rules", []):
+                    for ref in rule.get("backendRefs", []):
+                        self.weights.append((route["metadata"]["name"], int(ref.get("weight", 1))))
+
+
+@pytest.fixture
+def setting(cluster: Any, prometheus: Any, crds: None) -> Iterator[tuple[Namespace, OperatorProcess, LocalKubelet]]:
+    api = cluster.api_client()
+    operator = OperatorProcess(cluster.kubeconfig, prometheus.url, namespaces=f"{PREFIX}*")
+    with own_namespace(api, PREFIX) as ns:
+        try:
+            with kubelet_for(api, prometheus, ns.name) as kubelet:
+                yield ns, operator, kubelet
+        finally:
+            if operator.process is None or operator.process.poll() is not None:
+                operator.start()
+            delete_namespaces(api, [ns.name])
+            operator.stop()
+            print(operator.logs()[-10000:])
+
+
+def at_rest(ns: Namespace, name: str) -> bool:
+    status = ns.status(name)
+    stable = (status.get("stableRevision") or {}).get("modelVersion")
+    if name in DEGRADED:
+        return status.get("phase") == "Degraded"
+    return status.get("phase") == "Healthy" and stable == "2.0.0"
+
+
+def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_event_right(
+    setting: tuple[Namespace, OperatorProcess, LocalKubelet],
+) -> None:
+    ns, operator, kubelet = setting
+    rng = random.Random(SEED)
+    for name in names():
+        if router(name)["router"] == "gatewayAPI":
+            ns.objects.create_namespaced_custom_object(*GATEWAY[:2], ns.name, GATEWAY[2], http_route(name))
+    operator.start()
+    for name in names():
+        ns.create(document(name, "1.0.0"))
+    wait_for(lambda: all(ns.status(n).get("phase") == "Healthy" for n in names()), 180, message="every v1 healthy")
+
+    observer = Observer(ns)
+    observer.start()
+    kills = 0
+    started = time.monotonic()
+    with ExitStack() as stack:
+        for name in names():
+            stack.enter_context(Traffic(functools.partial(_weights, kubelet, name), rate=8.0))
+        for name in names():
+            ns.update_spec(name, document(name, "2.0.0")["spec"])
+        deadline = started + 420
+        while not all(at_rest(ns, n) for n in names()) and time.monotonic() < deadline:
+            time.sleep(rng.uniform(3.0, 12.0))  # the moment of the next crash (seeded), not a wait for a condition
+            if all(at_rest(ns, n) for n in names()):
+                break
+            operator.kill()
+            kills += 1
+            operator.start()
+        wait_for(lambda: all(at_rest(ns, n) for n in names()), 120, message="every rollout at rest")
+    observer.stopping.set()
+    observer.join()
+    elapsed = time.monotonic() - started
+    wait_for(lambda: not any(ns.status(n).get("pendingEvents") for n in names()), 60, message="outboxes empty")
+
+    counts: Counter[str] = Counter()
+    for name in names():
+        status = ns.status(name)
+        by_number = exactly_once(ns, name)
+        reasons = Counter(by_number.values())
+        counts.update(reasons)
+        counts["Events"] += len(by_number)
+        steps = [m for _, m in sorted(_messages(ns, name, "StepStarted").items())]
+        assert len(steps) == len(set(steps)), f"{name}: a step repeated: {steps}"
+        if name in DEGRADED:
+            assert status["stableRevision"]["modelVersion"] == "1.0.0"
+            assert status["canaryWeight"] == 0
+            assert steps == [f"canary at {w}% (step {i + 1})" for i, w in enumerate(STEPS)][: len(steps)]
+            assert reasons["RolloutCompleted"] == 1, "only v1 completed"
+            assert len(_messages(ns, name, containing="rolled back to")) == 1, f"{name}: one rollback"
+        else:
+            assert steps == [f"canary at {w}% (step {i + 1})" for i, w in enumerate(STEPS)], f"{name}: {steps}"
+            assert reasons["RolloutCompleted"] == 2
+        assert reasons["RevisionCreated"] == 2
+    out_of_bounds = [(n, w) for n, w in observer.weights if not 0 <= w <= 100]
+    print(
+        f"{ROLLOUTS} rollouts ({len(DEGRADED)} degraded), {kills} SIGKILLs in {elapsed:.0f}s, "
+        f"{len(observer.weights)} weights observed, {counts['Events']} numbered Events, {dict(counts)}"
+    )
+    assert not out_of_bounds
+    assert kills >= 5
+
+
+def _messages(ns: Namespace, name: str, reason: str | None = None, *, containing: str = "") -> dict[int, str]:
+    """Messages of the outbox's Events (of one reason, or containing some words), by their number."""
+    found: dict[int, str] = {}
+    for event in ns.events(name):
+        number = (event.metadata.annotations or {}).get(SEQUENCE_ANNOTATION)
+        if number is not None and reason in (None, event.reason) and containing in (event.message or ""):
+            found[int(number)] = event.message
+    return found
+
+
+def _weights(kubelet: LocalKubelet, name: str) -> dict[str, float]:
+    try:
+        return kubelet.weights(name)
+    except Exception:
+        return {}
