@@ -24,6 +24,8 @@ from model_server.model import FloatArray
 from model_server.reference import ServingReference
 
 REQUEST_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_CODES = ("200", "400", "500", "503")
+"""Every status /predict answers with; each counter series exists from the start."""
 
 # Unknown categories share one label value so a misbehaving client cannot
 # explode the series count; the DriftMonitor sees them as a new category.
@@ -111,8 +113,11 @@ class ModelMetrics(Collector):
         info.labels(name=name, version=version).set(1)
         registry.register(self)
 
-        # Absent series break rate() and ratios in PromQL, so every known series starts at zero.
-        self.requests.labels(code="200")
+        # Absent series break rate() and ratios in PromQL, so every known series starts at zero. This
+        # matters most for failures: increase() reads a series' first sample as its baseline, so the
+        # failures before a "500" series' first scrape would otherwise never be counted.
+        for code in REQUEST_CODES:
+            self.requests.labels(code=code)
         for spec_name in [s.name for s in reference.numeric] + [s.name for s in reference.categorical]:
             for counter in (self.observations, self.missing, self.out_of_range, self.outliers):
                 counter.labels(feature=spec_name)
