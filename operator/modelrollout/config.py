@@ -75,8 +75,10 @@ class Settings:
     None runs standalone."""
     webhook_timeout: float = 5.0
     """Seconds a drift webhook delivery may take."""
-    peering_lifetime: int = 60
-    """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies."""
+    peering_lifetime: int = 15
+    """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies.
+    kopf renews every lifetime minus 5-10 s, so 15 s tolerates a keep-alive 5 s late and the standby acts
+    about 15-20 s after the active replica's death (60 s, kopf's default, made that over a minute)."""
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """kopf's liveness probe endpoint; None turns it off."""
     cross_namespace_queries: bool = False
