@@ -28,7 +28,7 @@ from modelrollout.engine import preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
 from modelrollout.engine.ticking import Tick, parse_status
-from modelrollout.engine.writing import clear_action, enqueue_events, post_event, post_outbox, write_status
+from modelrollout.engine.writing import clear_action, enqueue_events, post_outbox, write_status
 from modelrollout.kube import builders
 from modelrollout.kube.client import api_client
 from modelrollout.kube.converge import Converger, RouterState
@@ -180,10 +180,11 @@ class Reconciliation(Tick):
                 generation=self.generation,
             )
             updated = status.model_copy(update={"conditions": conditions})
+            if problems:  # through the outbox, like a transition's Events: exactly once
+                held = rollout.Event("Warning", reason, f"rollout held: {message}")
+                updated = enqueue_events(updated, [held], self.now)
             write_status(self.api, md.PLURAL, self.namespace, self.name, updated, previous=status)
-            if problems:
-                post_event(self.body, "Warning", reason, f"rollout held: {message}")
-            status = updated
+            status = post_outbox(self.api, md.PLURAL, self.body, updated)
         return None if problems else status
 
     def _smoke(

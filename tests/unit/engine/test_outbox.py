@@ -15,10 +15,10 @@ import pytest
 from kubernetes import client
 
 from modelrollout.api.events import OUTBOX_LIMIT
-from modelrollout.api.modeldeployment import ModelDeploymentStatus
+from modelrollout.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from modelrollout.config import Settings
 from modelrollout.core import rollout
-from modelrollout.engine import modeldeployments
+from modelrollout.engine import modeldeployments, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.modeldeployments import Reconciliation
 from modelrollout.engine.ticking import parse_status
@@ -235,3 +235,18 @@ def test_a_quiet_tick_is_not_quiet_while_events_wait(server: FakeServer) -> None
     tick.context.synced(modeldeployments.KIND, "ns", "returns")
     assert tick._quiet({}, waiting.model_copy(update={"pending_events": []}))
     assert not tick._quiet({}, waiting)
+
+
+def test_a_held_rollout_is_told_through_the_outbox_once(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = preflight.Problem("QueryInvalid", "guardrail latency: parse error")
+    monkeypatch.setattr(preflight, "check", lambda *_, **__: [problem])
+    spec = ModelDeploymentSpec.model_validate(
+        {"model": {"name": "m", "version": "1", "uri": "s3://m"}, "template": {"spec": {"containers": []}}}
+    )
+    tick = reconciliation()
+    assert tick._preflight(spec, ModelDeploymentStatus()) is None
+    assert tick._preflight(spec, stored(server)) is None  # held still, and told once
+
+    assert server.reasons() == ["QueryInvalid"]
+    assert server.journal[1:] == ["event QueryInvalid", "status ['pendingEvents']"]
+    assert stored(server).pending_events == []
