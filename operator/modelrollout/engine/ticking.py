@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from modelrollout import GROUP, VERSION
 from modelrollout.api.base import StatusModel
 from modelrollout.api.conditions import find_condition, set_condition
+from modelrollout.core.rollout import Event
 from modelrollout.engine.context import Context
-from modelrollout.engine.writing import post_event, write_status
+from modelrollout.engine.writing import write_status, write_told
 
 S = TypeVar("S", bound=StatusModel)
 logger = logging.getLogger(__name__)
@@ -133,8 +134,8 @@ class Tick:
             generation=self.generation,
         )
         updated = status.model_copy(update={"conditions": conditions})
-        write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
-        post_event(self.body, "Warning", "InvalidSpec", message)
+        told = Event("Warning", "InvalidSpec", message)
+        write_told(self.api, plural, self.body, updated, previous=status, event=told, now=self.now)
 
     def guarded(self, kind: str, plural: str, model: type[S], work: Callable[[], object]) -> None:
         """Run one reconciliation so that it never raises into kopf.
@@ -192,9 +193,11 @@ class Tick:
                 generation=self.generation,
             )
             updated = status.model_copy(update={"conditions": conditions})
-            write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
             if value == "False":
-                post_event(self.body, "Warning", reason, message)
+                told = Event("Warning", reason, message)
+                write_told(self.api, plural, self.body, updated, previous=status, event=told, now=self.now)
+            else:
+                write_status(self.api, plural, self.namespace, self.name, updated, previous=status)
         except client.ApiException as error:
             if error.status != 404:  # a resource deleted meanwhile has nothing left to report on
                 logger.error("%s/%s: cannot record the outcome: %s", self.namespace, self.name, describe(error)[1])

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import kopf
 from kubernetes import client
@@ -33,6 +33,7 @@ class _Emitted(Protocol):
     def message(self) -> str: ...
 
 
+@runtime_checkable
 class OutboxStatus(Protocol):
     """A status that keeps an Events outbox (``api/events.py``)."""
 
@@ -105,6 +106,27 @@ def enqueue_events(status: OutboxT, events: Iterable[_Emitted], now: datetime) -
         logger.warning("outbox full, Event %d dropped: %s %s", dropped.sequence, dropped.reason, dropped.message)
     updated: OutboxT = status.model_copy(update={"events_recorded": number, "pending_events": pending[-OUTBOX_LIMIT:]})
     return updated
+
+
+def write_told(
+    api: client.ApiClient,
+    plural: str,
+    body: dict[str, Any],
+    status: StatusModel,
+    *,
+    previous: StatusModel,
+    event: _Emitted,
+    now: datetime,
+) -> None:
+    """Write ``status`` and tell ``event``: through the outbox when the kind keeps one, else posted by kopf."""
+    meta = body["metadata"]
+    if isinstance(status, OutboxStatus):
+        recorded = enqueue_events(status, [event], now)
+        write_status(api, plural, meta["namespace"], meta["name"], recorded, previous=previous)
+        post_outbox(api, plural, body, recorded)
+        return
+    write_status(api, plural, meta["namespace"], meta["name"], status, previous=previous)
+    post_event(body, event.type, event.reason, event.message)
 
 
 def event_name(name: str, uid: str, sequence: int) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from modelrollout.api.driftmonitor import DriftMonitorStatus
 from modelrollout.api.events import OUTBOX_LIMIT
 from modelrollout.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from modelrollout.config import Settings
@@ -22,7 +23,7 @@ from modelrollout.engine import modeldeployments, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.modeldeployments import Reconciliation
 from modelrollout.engine.ticking import parse_status
-from modelrollout.engine.writing import SEQUENCE_ANNOTATION, enqueue_events, event_name, post_outbox
+from modelrollout.engine.writing import SEQUENCE_ANNOTATION, enqueue_events, event_name, post_outbox, write_told
 from modelrollout.metrics.fake import FakeMetricSource
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -250,3 +251,34 @@ def test_a_held_rollout_is_told_through_the_outbox_once(server: FakeServer, monk
     assert server.reasons() == ["QueryInvalid"]
     assert server.journal[1:] == ["event QueryInvalid", "status ['pendingEvents']"]
     assert stored(server).pending_events == []
+
+
+def test_a_condition_warning_goes_through_the_outbox_where_the_kind_keeps_one(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted_by_kopf: list[str] = []
+    monkeypatch.setattr("modelrollout.engine.writing.kopf.event", lambda *_, **kw: posted_by_kopf.append(kw["reason"]))
+    told = rollout.Event("Warning", "InvalidSpec", "spec.replicas: too many")
+
+    write_told(
+        client.ApiClient(),
+        "modeldeployments",
+        BODY,
+        ModelDeploymentStatus(),
+        previous=ModelDeploymentStatus(),
+        event=told,
+        now=NOW,
+    )
+    assert server.reasons() == ["InvalidSpec"]
+    assert stored(server).events_recorded == 1
+
+    write_told(
+        client.ApiClient(),
+        "driftmonitors",
+        BODY,
+        DriftMonitorStatus(),
+        previous=DriftMonitorStatus(),
+        event=told,
+        now=NOW,
+    )
+    assert posted_by_kopf == ["InvalidSpec"], "a kind without an outbox: kopf posts it, as before"
