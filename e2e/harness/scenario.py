@@ -126,9 +126,20 @@ class Namespace:
         return dict(self.get(name).get("status") or {})
 
     def update_spec(self, name: str, spec: dict[str, Any]) -> None:
-        live = self.get(name)
-        live["spec"] = copy.deepcopy(spec)
-        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.name, PLURAL, name, live)
+        """Replace the spec as ``kubectl replace`` would, re-reading on a conflict.
+
+        The operator writes status on every analysis look, and each write moves the object's
+        resourceVersion, so a read-then-replace can lose the race; a user's apply is retried the same way.
+        """
+        for attempt in range(5):
+            live = self.get(name)
+            live["spec"] = copy.deepcopy(spec)
+            try:
+                self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.name, PLURAL, name, live)
+                return
+            except client.ApiException as error:
+                if error.status != 409 or attempt == 4:
+                    raise
 
     def annotate(self, name: str, annotations: dict[str, str | None]) -> None:
         self.objects.patch_namespaced_custom_object(
