@@ -215,7 +215,10 @@ def bin_edges(values: FloatArray, bins: int, binning: Binning = "quantile") -> F
     # Interpolation noise (0.0063113939999999997) would end up in every le label; ten digits is plenty.
     inner = np.unique([float(f"{edge:.10g}") for edge in inner])
     inner = inner[(inner > low) & (inner < high)]
-    return np.concatenate([[low - (high - low) * 1e-3], inner, [high]])
+    below = low - (high - low) * 1e-3
+    if not below < low:  # a range so small (subnormal) that the margin underflows
+        below = float(np.nextafter(low, -np.inf))
+    return np.concatenate([[below], inner, [high]])
 
 
 def bin_counts(values: FloatArray, edges: FloatArray) -> list[int]:
