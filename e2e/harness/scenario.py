@@ -77,7 +77,7 @@ def model_deployment(
         or {
             "interval": "1s",
             "window": "10s",
-            "failureLimit": 3,
+            "failureLimit": 2,
             "noDataLimit": 30,
             "metrics": [
                 {
