@@ -86,22 +86,31 @@ def test_defaults_are_filled_in_by_the_api_server(api: client.ApiClient, namespa
 def test_the_operators_cluster_role_grants_what_it_needs_and_no_more(
     cluster: Any, api: client.ApiClient, namespace: str
 ) -> None:
-    role = yaml.safe_load((ROOT / "manifests" / "base" / "clusterrole.yaml").read_text())
-    role["metadata"] = {"name": f"modelrollout-under-test-{namespace}"}
+    base = ROOT / "manifests" / "base"
+    roles = [
+        document
+        for path in ("clusterrole.yaml", "clusterrole-secrets.yaml")
+        for document in yaml.safe_load_all((base / path).read_text())
+        if document and document["kind"] == "ClusterRole"
+    ]
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_cluster_role(role)
     client.CoreV1Api(api).create_namespaced_service_account(namespace, {"metadata": {"name": "operator"}})
-    rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": role["metadata"]["name"]},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": role["metadata"]["name"],
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": namespace}],
-        }
-    )
+    names = []
+    for index, role in enumerate(roles):
+        role["metadata"] = {"name": f"modelrollout-under-test-{namespace}-{index}"}
+        names.append(role["metadata"]["name"])
+        rbac.create_cluster_role(role)
+        rbac.create_cluster_role_binding(
+            {
+                "metadata": {"name": role["metadata"]["name"]},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role["metadata"]["name"],
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": namespace}],
+            }
+        )
     try:
         user = f"system:serviceaccount:{namespace}:operator"
         allowed = [
@@ -140,5 +149,6 @@ def test_the_operators_cluster_role_grants_what_it_needs_and_no_more(
                 )
                 assert review.status.allowed is expected, (verb, group, resource, subresource)
     finally:
-        rbac.delete_cluster_role_binding(role["metadata"]["name"])
-        rbac.delete_cluster_role(role["metadata"]["name"])
+        for name in names:
+            rbac.delete_cluster_role_binding(name)
+            rbac.delete_cluster_role(name)
