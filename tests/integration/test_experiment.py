@@ -333,7 +333,10 @@ def test_a_better_challenger_is_promoted_through_the_champion_deployment(
     with make_arena(setup, {}) as arena:
         arena.servers["champion"].set_faults(degrade=2)
         arena.create("better", decision={"autoPromote": True})
-        header_rules: list[str] = []
+        # The rules exist only while the test runs, and a strong effect can conclude at the first look:
+        # read them once the experiment is routing, not only between looks.
+        assert arena.reconcile("better").phase == "Running"
+        header_rules: list[str] = [r.get("name", "") for r in arena.route()["spec"]["rules"] if "name" in r]
 
         def done(status: ExperimentStatus) -> bool:
             header_rules.extend(r.get("name", "") for r in arena.route()["spec"]["rules"] if "name" in r)
