@@ -369,7 +369,7 @@ def _proportion(
         if counts.canary_trials <= 0:
             return MetricResult(name=name, verdict="NoData", message="no requests on either revision")
         return MetricResult(name=name, verdict="NoData", message="stable has no requests to compare with")
-    evidence = previous.evidence if previous is not None and previous.evidence is not None else SequentialEvidence()
+    evidence = _carried(previous)
     new_step = evidence.step is not None and step is not None and step != evidence.step
     harm = update_harm(_harm_of(evidence), counts, test.max_ratio, new_step=new_step)
     baseline = evidence.baseline
@@ -431,7 +431,7 @@ def _quantile(
         return MetricResult(name=name, verdict="NoData", message=f"stable: {why}")
     if isinstance(canary, Missing) and canary.kind == "Error":
         return MetricResult(name=name, verdict="NoData", message=f"canary: {canary.message}")
-    evidence = previous.evidence if previous is not None and previous.evidence is not None else SequentialEvidence()
+    evidence = _carried(previous)
     tail = 1.0 - test.quantile
     stable_quantile = stable.quantile(test.quantile)
     if evidence.limit is None:
@@ -501,6 +501,13 @@ def _quantile(
         evidence=evidence.model_copy(update={"peak": peak}),
         message=message,
     )
+
+
+def _carried(previous: MetricResult | None) -> SequentialEvidence:
+    """The sequential state the last look left in status, or a fresh one."""
+    if previous is None or previous.evidence is None:
+        return SequentialEvidence()
+    return previous.evidence
 
 
 def _harm_of(evidence: SequentialEvidence) -> HarmEvidence:
