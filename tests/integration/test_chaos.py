@@ -165,7 +165,7 @@ def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_even
             ns.update_spec(name, document(name, "2.0.0")["spec"])
         deadline = started + 420
         while not all(at_rest(ns, n) for n in names()) and time.monotonic() < deadline:
-            time.sleep(rng.uniform(3.0, 12.0))  # the moment of the next crash (seeded), not a wait for a condition
+            time.sleep(rng.uniform(1.0, 5.0))  # the moment of the next crash (seeded), not a wait for a condition
             if all(at_rest(ns, n) for n in names()):
                 break
             operator.kill()
@@ -202,7 +202,7 @@ def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_even
         f"{len(observer.weights)} weights observed, {counts['Events']} numbered Events, {dict(counts)}"
     )
     assert not out_of_bounds
-    assert kills >= 5
+    assert kills >= 4, "a rollout of this length meets a crash every few seconds"
 
 
 def _messages(ns: Namespace, name: str, reason: str | None = None, *, containing: str = "") -> dict[int, str]:

@@ -225,7 +225,15 @@ def test_kustomize_install_is_one_command_on_a_fresh_cluster(fresh: FreshCluster
     assert "no matches for kind" not in applied.stderr
     # Back to "RBAC there, CRDs not yet": the order in which a pod may meet a fresh install.
     crds = [f"crd/{kind.crd_name}" for kind in ALL_KINDS] + ["crd/clusterkopfpeerings.kopf.dev"]
-    fresh.kubectl("delete", "--wait=true", "--timeout=60s", *crds)
+    # A CRD deleted while its storage still initialises meets "storage is (re)initializing" in the API
+    # server's CRD finalizer, which then retries on an exponential backoff: wait until each one is served.
+    for crd in crds:
+        wait_for(
+            lambda crd=crd: fresh.kubectl("get", crd.removeprefix("crd/"), "-A", check=False).returncode == 0,
+            60,
+            f"{crd} served",
+        )
+    fresh.kubectl("delete", "--wait=true", "--timeout=120s", *crds)
     with operator_as(fresh, "modelrollout-system", "modelrollout", args=["--all-namespaces"], peering_name="mr") as op:
         wait_for(
             lambda: "waiting for the API to serve" in op.logs(),
