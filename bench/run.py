@@ -47,6 +47,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_canary.py"],
     ),
     (
+        "How fast a valid canary verdict can be (issue 11)",
+        "A bad canary at 60 requests/s (5% weight, 20% against 1% errors): seconds from its first failure to a "
+        "rollback, our harm test against an oracle that knows the ratio; the floor under any 5%-valid test.",
+        [PYTHON, "bench/bench_canary_speed.py"],
+    ),
+    (
         "Side by side with Argo Rollouts (issue 11)",
         "Targets: at 2 requests/s with 1% errors on both revisions, fewer false rollbacks than Argo Rollouts v1.10.2 "
         "(at most 1 of 20); at 60 requests/s a 20%-error canary back to 100% stable no slower (median of 9 runs). "
