@@ -80,8 +80,3 @@ def _condition(
 
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
-
-
-def is_true(conditions: list[Condition], type_: str) -> bool:
-    condition = find_condition(conditions, type_)
-    return condition is not None and condition.status == "True"

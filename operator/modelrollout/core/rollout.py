@@ -66,15 +66,6 @@ class Observations:
 
 
 @dataclass(frozen=True, slots=True)
-class NewRevision:
-    """A ControllerRevision to create (or to renumber, when an old revision is rolled out again)."""
-
-    number: int
-    hash: str
-    content: RevisionContent
-
-
-@dataclass(frozen=True, slots=True)
 class Desired:
     """The state the engine converges the cluster to. Re-applying it is harmless."""
 
@@ -92,7 +83,6 @@ class Decision:
     status: ModelDeploymentStatus
     desired: Desired
     events: tuple[Event, ...] = ()
-    new_revision: NewRevision | None = None
     rollbacks: int = 0
     keep_revisions: int = 10
 
@@ -103,7 +93,6 @@ class _Draft:
 
     status: ModelDeploymentStatus
     events: list[Event] = field(default_factory=list)
-    new_revision: NewRevision | None = None
     rollbacks: int = 0
 
     def update(self, **changes: object) -> None:
@@ -126,7 +115,6 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         status=draft.status,
         desired=_desired(spec, draft.status),
         events=tuple(draft.events),
-        new_revision=draft.new_revision,
         rollbacks=draft.rollbacks,
         keep_revisions=spec.revision_history_limit,
     )
@@ -203,7 +191,6 @@ def _start_revision(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations)
         hash=content_hash,
         model_version=str(obs.content.model.get("version", "")),
     )
-    draft.new_revision = NewRevision(number=number, hash=content_hash, content=obs.content)
     history = [r for r in history if r.number != number]
     history.insert(
         0,
@@ -714,7 +701,6 @@ __all__ = [
     "Decision",
     "Desired",
     "Event",
-    "NewRevision",
     "Observations",
     "SmokeObservation",
     "analysis_due",

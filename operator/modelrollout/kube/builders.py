@@ -8,7 +8,6 @@ loop of create-or-patch calls.
 from __future__ import annotations
 
 import copy
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,9 +260,3 @@ def _job(
         "metadata": parent.metadata(job_name, labels),
         "spec": spec,
     }
-
-
-def describe_command(job: Manifest) -> str:
-    """The smoke container's command line, for Events and logs."""
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    return shlex.join([*container.get("command", []), *container.get("args", [])])

@@ -70,7 +70,6 @@ CATEGORICAL_METHODS: tuple[Method, ...] = (
 #: The binned distances: different summaries of one 2 x B table, sharing its noise model
 #: (Pearson's chi-square on the merged bins).
 BINNED_METHODS: frozenset[Method] = frozenset(CATEGORICAL_METHODS)
-METHODS_WITH_P_VALUE: frozenset[Method] = frozenset({Method.KS, Method.CHI_SQUARE, Method.WASSERSTEIN})
 
 #: Proportion added to every bin of a row that has an empty bin when PSI is computed
 #: from proportions alone (then renormalised, so the row still sums to one).

@@ -69,10 +69,7 @@ class World:
             action=action,
         )
         decision = decide(self.spec, self.status, obs)
-        if decision.new_revision is not None:
-            known = [r for r in self.revisions if r.hash != decision.new_revision.hash]
-            rev = decision.new_revision
-            self.revisions = [*known, KnownRevision(rev.number, rev.hash, str(rev.content.model["version"]))]
+        self._record_revisions(decision.status)
         if self.router_lags:
             self.router_lags -= 1
         else:
@@ -86,7 +83,6 @@ class World:
         decision = dataclasses.replace(
             confirmed,
             events=decision.events + confirmed.events,
-            new_revision=decision.new_revision,
             rollbacks=decision.rollbacks + confirmed.rollbacks,
         )
         self.decisions.append(decision)
@@ -100,6 +96,16 @@ class World:
             self.status = ModelDeploymentStatus.model_validate(decision.status.to_wire())
         self.now += timedelta(seconds=seconds)
         return decision
+
+    def _record_revisions(self, status: ModelDeploymentStatus) -> None:
+        """As the engine's converger does: a ControllerRevision for the stable and the current revision,
+        created when missing and renumbered when an old revision is rolled out again."""
+        for ref in (status.stable_revision, status.current_revision):
+            if ref is None:
+                continue
+            recorded = KnownRevision(ref.number, ref.hash, ref.model_version)
+            if recorded not in self.revisions:
+                self.revisions = [*(r for r in self.revisions if r.hash != ref.hash), recorded]
 
     def run(self, ticks: int, seconds: float = 1.0) -> None:
         for _ in range(ticks):
