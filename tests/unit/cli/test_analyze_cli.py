@@ -71,6 +71,28 @@ def test_slower_latency_keeps_the_champion(tmp_path: Path, capsys: pytest.Captur
     assert report["decision"] == "KeepChampion"
     assert report["srm"] is None
     assert report["comparisons"][0]["ratio"] == pytest.approx(131 / 120)
+    low, high = report["comparisons"][0]["ratio_interval"]
+    assert 1 < low < 131 / 120 < high
+
+
+def test_a_ratio_without_an_upper_limit_is_reported_unbounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A champion mean of 1 with standard error 1.8 bounds no ratio from above (Fieller's interval)."""
+    document = {
+        "type": "mean",
+        "arms": [
+            {"name": "champion", "count": 30, "mean": 1.0, "variance": 100.0},
+            {"name": "challenger", "count": 30, "mean": 5.0, "variance": 4.0},
+        ],
+    }
+    path = str(_write(tmp_path, document))
+    main(["analyze", "--data", path, "--format", "json"])
+    low, high = json.loads(capsys.readouterr().out)["comparisons"][0]["ratio_interval"]
+    assert 0 < low < 5
+    assert high is None
+    main(["analyze", "--data", path])
+    assert f"ratio 5 [{low:.4g}, unbounded]" in capsys.readouterr().out
 
 
 def test_sequential_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
