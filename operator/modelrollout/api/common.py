@@ -74,6 +74,3 @@ class TrafficRouting(ApiModel):
     """Settings of the gatewayAPI router."""
     istio: IstioRouting | None = None
     """Settings of the istio router."""
-
-
-MetricProvider = Literal["prometheus"]

@@ -17,5 +17,3 @@ POD_TEMPLATE_SPEC: dict[str, Any] = _DATA["podTemplateSpec"]
 """core/v1 PodTemplateSpec."""
 JOB_TEMPLATE_SPEC: dict[str, Any] = _DATA["jobTemplateSpec"]
 """batch/v1 JobTemplateSpec."""
-KUBERNETES_VERSION: str = _DATA["kubernetesVersion"]
-"""The release the schemas were generated from."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelrollout import GROUP, VERSION
+from modelrollout import GROUP
 from modelrollout.api import driftmonitor, experiment, modeldeployment
 from modelrollout.api.base import ApiModel, StatusModel
 
@@ -31,10 +31,6 @@ class Kind:
     @property
     def crd_name(self) -> str:
         return f"{self.plural}.{GROUP}"
-
-    @property
-    def api_version(self) -> str:
-        return f"{GROUP}/{VERSION}"
 
 
 MODEL_DEPLOYMENT = Kind(

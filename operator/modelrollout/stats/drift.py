@@ -90,7 +90,7 @@ PERMUTATIONS = 300
 
 IntArray = NDArray[np.int8]
 
-# Verdict codes in the vectorised report: -1 is "insufficient data", 0..2 follow DRIFT_SEVERITY.
+# Verdict codes in the vectorised report: -1 is "insufficient data", 0..2 are NoDrift, Warning, Drift.
 _INSUFFICIENT, _NO_DRIFT, _WARNING, _DRIFT = -1, 0, 1, 2
 _VERDICT_BY_CODE: dict[int, DriftVerdict] = {
     _INSUFFICIENT: DriftVerdict.INSUFFICIENT_DATA,
@@ -1051,15 +1051,6 @@ def binned_standard_deviation(proportions: FloatArray, edges: FloatArray) -> Flo
     mean = np.sum(proportions * middles, axis=-1, keepdims=True)
     variance = np.sum(proportions * ((middles - mean) ** 2 + widths**2 / 12.0), axis=-1)
     result: FloatArray = np.sqrt(np.maximum(variance, 0.0))
-    return result
-
-
-def wasserstein_samples_sd(reference: FloatArray, current: FloatArray) -> FloatArray:
-    """scipy's exact Wasserstein-1 on raw samples divided by the reference's floored standard deviation."""
-    if reference.size == 0 or current.size == 0:
-        return np.zeros(1)
-    distance = np.array([stats.wasserstein_distance(reference, current)], dtype=np.float64)
-    result: FloatArray = distance / _floored(np.array([np.std(reference)]), float(np.mean(reference)))
     return result
 
 

@@ -14,18 +14,17 @@ from dataclasses import dataclass
 
 
 class DriftVerdict(enum.StrEnum):
-    """Outcome of a drift or data-quality check, ordered by severity (see :data:`DRIFT_SEVERITY`)."""
+    """Outcome of a drift or data-quality check.
+
+    NoDrift < Warning < Drift is the severity order that combines per-method verdicts into a
+    feature verdict. InsufficientData is outside it: too little data overrides every score,
+    because a score computed from a handful of observations says nothing.
+    """
 
     INSUFFICIENT_DATA = "InsufficientData"
     NO_DRIFT = "NoDrift"
     WARNING = "Warning"
     DRIFT = "Drift"
-
-
-#: Severity order used to combine per-method verdicts into a feature verdict.
-#: INSUFFICIENT_DATA is not part of it: too little data overrides every score,
-#: because a score computed from a handful of observations says nothing.
-DRIFT_SEVERITY: tuple[DriftVerdict, ...] = (DriftVerdict.NO_DRIFT, DriftVerdict.WARNING, DriftVerdict.DRIFT)
 
 
 class CheckVerdict(enum.StrEnum):
