@@ -27,11 +27,12 @@ crds: $(STAMP) ## regenerate crds/ from the API models
 	$(PY) -m modelrollout crds --output crds --output manifests/base/crds --output charts/modelrollout/crds
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, mypy --strict, import layering
+lint: $(STAMP) ## ruff, mypy --strict, import layering, dead code (vulture)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/vulture
 
 .PHONY: argocd-cm
 argocd-cm: $(STAMP) ## regenerate manifests/argocd/argocd-cm-patch.yaml from its Lua
