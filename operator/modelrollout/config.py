@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import Any
 
 PREFIX = "MODELROLLOUT_"
 
@@ -48,73 +49,68 @@ class PrometheusAuth:
     """``PROMETHEUS_INSECURE_SKIP_VERIFY=true``: do not verify the certificate (never in production)."""
 
 
+Getter = Callable[[str], str | None]
+"""Reads ``PREFIX + name`` from the environment."""
+
+
 @dataclass(frozen=True, slots=True)
-class Settings:
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
-    """Where guardrail, drift and experiment queries go."""
-    prometheus_timeout: float = 5.0
-    """Seconds one query may take; a slower answer counts as an error (Inconclusive)."""
-    prometheus_auth: PrometheusAuth = field(default_factory=PrometheusAuth)
-    """Credentials, headers and TLS for Prometheus."""
-    metrics_port: int = 8000
-    """The operator's own /metrics port (0 disables it)."""
-    tick_seconds: float = 1.0
-    """How often active rollouts are reconciled; analysis intervals are honoured on top of it."""
-    resync_seconds: float = 30.0
-    """How often resources at rest are re-verified (router drift, deleted workloads)."""
-    operator_image: str = "ghcr.io/modelrollout/modelrollout:0.1.0"
-    """The image smoke-test Jobs run ``modelrollout smoke`` from, unless the spec names another.
-    Unset in a pod, the operator reads its own container's image (``modelrollout run``), so an
-    overlay that retags the operator cannot leave smoke Jobs on another version."""
-    operator_image_set: bool = False
-    """Whether ``OPERATOR_IMAGE`` was given (then it wins over the pod's own image)."""
-    namespaces: tuple[str, ...] = field(default_factory=tuple)
-    """Namespaces to watch; all when empty."""
-    peering: str | None = None
-    """The kopf peering name (only one of several replicas acts, and peering is then mandatory);
-    None runs standalone."""
-    webhook_timeout: float = 5.0
-    """Seconds a drift webhook delivery may take."""
-    peering_lifetime: int = 15
-    """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies.
-    kopf renews every lifetime minus 5-10 s, so 15 s tolerates a keep-alive 5 s late and the standby acts
-    about 15-20 s after the active replica's death (60 s, kopf's default, made that over a minute)."""
-    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
-    """kopf's liveness probe endpoint; None turns it off."""
-    cross_namespace_queries: bool = False
-    """Let guardrail, experiment and drift queries read any namespace. Off, every vector selector is limited to
-    the resource's own namespace (metrics/scoping.py), so a tenant cannot read another's series; an admin whose
-    users are trusted may turn it on (MODELROLLOUT_CROSS_NAMESPACE_QUERIES=true)."""
+class Variable:
+    """Where a setting comes from: the variable after ``PREFIX``, and how its text becomes the value.
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        source = os.environ if env is None else env
+    Each setting names its variable once, beside its default and its docstring, so the variable
+    cannot drift from the field. An unset variable leaves the field's default; so does an empty one
+    (a chart value rendered as ``""``), unless ``empty_is_value`` (``LIVENESS=""`` turns the probe off).
+    """
 
-        def get(name: str) -> str | None:
-            return source.get(PREFIX + name)
+    name: str
+    parse: Callable[[str], object] = str
+    empty_is_value: bool = False
 
-        defaults = cls()
-        namespaces = get("NAMESPACES")
-        peering = get("PEERING_NAME")
-        return cls(
-            prometheus_url=get("PROMETHEUS_URL") or defaults.prometheus_url,
-            prometheus_timeout=float(get("PROMETHEUS_TIMEOUT") or defaults.prometheus_timeout),
-            prometheus_auth=_prometheus_auth(get),
-            metrics_port=int(get("METRICS_PORT") or defaults.metrics_port),
-            tick_seconds=float(get("TICK_SECONDS") or defaults.tick_seconds),
-            resync_seconds=float(get("RESYNC_SECONDS") or defaults.resync_seconds),
-            operator_image=get("OPERATOR_IMAGE") or defaults.operator_image,
-            operator_image_set=bool(get("OPERATOR_IMAGE")),
-            namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()) if namespaces else (),
-            peering=(peering or None) if peering is not None else defaults.peering,
-            webhook_timeout=float(get("WEBHOOK_TIMEOUT") or defaults.webhook_timeout),
-            peering_lifetime=int(get("PEERING_LIFETIME") or defaults.peering_lifetime),
-            liveness_endpoint=(get("LIVENESS") or None) if get("LIVENESS") is not None else defaults.liveness_endpoint,
-            cross_namespace_queries=(get("CROSS_NAMESPACE_QUERIES") or "").strip().lower() in ("1", "true", "yes"),
-        )
+    def read(self, get: Getter) -> object:
+        """The parsed value, or ``_DEFAULT`` when the variable leaves the field's default."""
+        text = get(self.name)
+        if text is None or (text == "" and not self.empty_is_value):
+            return _DEFAULT
+        return self.parse(text)
 
 
-def _prometheus_auth(get: Callable[[str], str | None]) -> PrometheusAuth:
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A setting built from several variables that are checked together (the Prometheus connection)."""
+
+    read: Callable[[Getter], object]
+
+
+_DEFAULT = object()
+SOURCE = "modelrollout.env"
+"""The key of a field's metadata that holds its ``Variable`` or ``Section``."""
+
+
+def variable(name: str, parse: Callable[[str], object] = str, *, empty_is_value: bool = False) -> dict[str, Variable]:
+    """Field metadata: the setting is read from ``PREFIX + name`` with ``parse``."""
+    return {SOURCE: Variable(name, parse, empty_is_value)}
+
+
+def section(read: Callable[[Getter], object]) -> dict[str, Section]:
+    """Field metadata: the setting is built by ``read`` from several variables."""
+    return {SOURCE: Section(read)}
+
+
+def _namespaces(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _flag(text: str) -> bool:
+    """A lenient switch: 1, true or yes (any case) turn it on, anything else leaves it off."""
+    return text.strip().lower() in ("1", "true", "yes")
+
+
+def _given(text: str) -> bool:
+    """Any non-empty text: the variable was set."""
+    return bool(text)
+
+
+def _prometheus_auth(get: Getter) -> PrometheusAuth:
     """The ``PROMETHEUS_*`` connection settings, checked now so a typo stops the operator at start-up."""
     raw_headers = get("PROMETHEUS_HEADERS") or "{}"
     try:
@@ -153,3 +149,64 @@ def _prometheus_auth(get: Callable[[str], str | None]) -> PrometheusAuth:
         key_file=key,
         insecure_skip_verify=insecure == "true",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The operator's settings; each field's metadata names its variable (``MODELROLLOUT_`` + name)."""
+
+    prometheus_url: str = field(
+        default="http://prometheus-operated.monitoring.svc:9090", metadata=variable("PROMETHEUS_URL")
+    )
+    """Where guardrail, drift and experiment queries go."""
+    prometheus_timeout: float = field(default=5.0, metadata=variable("PROMETHEUS_TIMEOUT", float))
+    """Seconds one query may take; a slower answer counts as an error (Inconclusive)."""
+    prometheus_auth: PrometheusAuth = field(default_factory=PrometheusAuth, metadata=section(_prometheus_auth))
+    """Credentials, headers and TLS for Prometheus (the ``PROMETHEUS_*`` variables of :class:`PrometheusAuth`)."""
+    metrics_port: int = field(default=8000, metadata=variable("METRICS_PORT", int))
+    """The operator's own /metrics port (0 disables it)."""
+    tick_seconds: float = field(default=1.0, metadata=variable("TICK_SECONDS", float))
+    """How often active rollouts are reconciled; analysis intervals are honoured on top of it."""
+    resync_seconds: float = field(default=30.0, metadata=variable("RESYNC_SECONDS", float))
+    """How often resources at rest are re-verified (router drift, deleted workloads)."""
+    operator_image: str = field(default="ghcr.io/modelrollout/modelrollout:0.1.0", metadata=variable("OPERATOR_IMAGE"))
+    """The image smoke-test Jobs run ``modelrollout smoke`` from, unless the spec names another.
+    Unset in a pod, the operator reads its own container's image (``modelrollout run``), so an
+    overlay that retags the operator cannot leave smoke Jobs on another version."""
+    operator_image_set: bool = field(default=False, metadata=variable("OPERATOR_IMAGE", _given))
+    """Whether ``OPERATOR_IMAGE`` was given (then it wins over the pod's own image)."""
+    namespaces: tuple[str, ...] = field(default_factory=tuple, metadata=variable("NAMESPACES", _namespaces))
+    """Namespaces to watch, comma-separated; all when empty."""
+    peering: str | None = field(default=None, metadata=variable("PEERING_NAME"))
+    """The kopf peering name (only one of several replicas acts, and peering is then mandatory);
+    None runs standalone."""
+    webhook_timeout: float = field(default=5.0, metadata=variable("WEBHOOK_TIMEOUT", float))
+    """Seconds a drift webhook delivery may take."""
+    peering_lifetime: int = field(default=15, metadata=variable("PEERING_LIFETIME", int))
+    """Seconds a silent peer is still counted: how long a standby replica waits after the active one dies.
+    kopf renews every lifetime minus 5-10 s, so 15 s tolerates a keep-alive 5 s late and the standby acts
+    about 15-20 s after the active replica's death (60 s, kopf's default, made that over a minute)."""
+    liveness_endpoint: str | None = field(
+        default="http://0.0.0.0:8080/healthz",
+        metadata=variable("LIVENESS", lambda text: text or None, empty_is_value=True),
+    )
+    """kopf's liveness probe endpoint; None (the variable set empty) turns it off."""
+    cross_namespace_queries: bool = field(default=False, metadata=variable("CROSS_NAMESPACE_QUERIES", _flag))
+    """Let guardrail, experiment and drift queries read any namespace. Off, every vector selector is limited to
+    the resource's own namespace (metrics/scoping.py), so a tenant cannot read another's series; an admin whose
+    users are trusted may turn it on (MODELROLLOUT_CROSS_NAMESPACE_QUERIES=true)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every field from its variable; the dataclass supplies the defaults of those left unset."""
+        source = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            return source.get(PREFIX + name)
+
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            value = setting.metadata[SOURCE].read(get)
+            if value is not _DEFAULT:
+                values[setting.name] = value
+        return cls(**values)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from modelrollout.config import Settings, SettingsError
+from modelrollout.config import SOURCE, Settings, SettingsError, Variable
 from modelrollout.engine.operator import prometheus_settings
 
 
@@ -66,3 +67,66 @@ def test_every_connection_setting_reaches_the_metric_source(tmp_path: Path) -> N
 def test_a_bad_setting_stops_start_up_with_its_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_each_setting_names_its_variable_once() -> None:
+    """The variables the chart and docs/install.md use; a renamed field must not rename its variable."""
+    named = {f.name: f.metadata[SOURCE].name for f in fields(Settings) if isinstance(f.metadata[SOURCE], Variable)}
+    assert named == {
+        "prometheus_url": "PROMETHEUS_URL",
+        "prometheus_timeout": "PROMETHEUS_TIMEOUT",
+        "metrics_port": "METRICS_PORT",
+        "tick_seconds": "TICK_SECONDS",
+        "resync_seconds": "RESYNC_SECONDS",
+        "operator_image": "OPERATOR_IMAGE",
+        "operator_image_set": "OPERATOR_IMAGE",
+        "namespaces": "NAMESPACES",
+        "peering": "PEERING_NAME",
+        "webhook_timeout": "WEBHOOK_TIMEOUT",
+        "peering_lifetime": "PEERING_LIFETIME",
+        "liveness_endpoint": "LIVENESS",
+        "cross_namespace_queries": "CROSS_NAMESPACE_QUERIES",
+    }
+    assert {f.name for f in fields(Settings)} - set(named) == {"prometheus_auth"}
+
+
+def test_unset_and_empty_variables_leave_the_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+    empty = {f"MODELROLLOUT_{name}": "" for name in ("PROMETHEUS_URL", "TICK_SECONDS", "METRICS_PORT", "PEERING_NAME")}
+    assert Settings.from_env(empty) == Settings()
+
+
+def test_variables_are_parsed_into_typed_values() -> None:
+    settings = Settings.from_env(
+        {
+            "MODELROLLOUT_PROMETHEUS_TIMEOUT": "2.5",
+            "MODELROLLOUT_METRICS_PORT": "0",
+            "MODELROLLOUT_PEERING_LIFETIME": "20",
+            "MODELROLLOUT_NAMESPACES": " team-a, ,team-b,",
+            "MODELROLLOUT_PEERING_NAME": "modelrollout",
+            "MODELROLLOUT_CROSS_NAMESPACE_QUERIES": " Yes ",
+        }
+    )
+    assert (settings.prometheus_timeout, settings.metrics_port, settings.peering_lifetime) == (2.5, 0, 20)
+    assert settings.namespaces == ("team-a", "team-b")
+    assert settings.peering == "modelrollout"
+    assert settings.cross_namespace_queries
+    assert not Settings.from_env({"MODELROLLOUT_CROSS_NAMESPACE_QUERIES": "on"}).cross_namespace_queries
+
+
+def test_an_empty_liveness_variable_turns_the_probe_off() -> None:
+    assert Settings.from_env({}).liveness_endpoint == Settings().liveness_endpoint
+    assert Settings.from_env({"MODELROLLOUT_LIVENESS": ""}).liveness_endpoint is None
+    assert Settings.from_env({"MODELROLLOUT_LIVENESS": "http://0.0.0.0:9/z"}).liveness_endpoint == "http://0.0.0.0:9/z"
+
+
+def test_the_image_counts_as_set_only_when_given() -> None:
+    assert not Settings.from_env({"MODELROLLOUT_OPERATOR_IMAGE": ""}).operator_image_set
+    given = Settings.from_env({"MODELROLLOUT_OPERATOR_IMAGE": "registry.local/modelrollout:2"})
+    assert (given.operator_image, given.operator_image_set) == ("registry.local/modelrollout:2", True)
+
+
+@pytest.mark.parametrize(("name", "text"), [("TICK_SECONDS", "fast"), ("METRICS_PORT", "80.5")])
+def test_a_number_that_is_not_one_is_refused(name: str, text: str) -> None:
+    with pytest.raises(ValueError, match=repr(text)):
+        Settings.from_env({f"MODELROLLOUT_{name}": text})
