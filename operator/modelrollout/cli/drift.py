@@ -30,7 +30,7 @@ from modelrollout.cli._files import (
 from modelrollout.stats.drift import (
     CATEGORICAL_METHODS,
     DEFAULT_BINS,
-    NUMERIC_METHODS,
+    SAMPLE_METHODS,
     BinnedFeature,
     DriftThresholds,
     Method,
@@ -45,7 +45,8 @@ EPILOG = """\
 inputs:
   CSV files hold raw columns with a header row; numeric columns get every
   method, non-numeric columns are categorical (chi_square, psi,
-  jensen_shannon, hellinger). Empty cells and NA/NaN/null/None are missing
+  jensen_shannon, hellinger). anderson_darling needs raw numbers on both
+  sides, so histogram (JSON) inputs leave it out. Empty cells and NA/NaN/null/None are missing
   and reported. JSON files (*.json) are histogram files:
     {"features": [
       {"name": "x", "type": "numeric", "edges": [0, 1, 2.5, "+Inf"], "counts": [10, 30, 5]},
@@ -56,7 +57,8 @@ inputs:
 verdicts (defaults, see docs/statistics.md):
   a score is drift when above its threshold and above its noise floor at
   these sample sizes (the exit status is wrong on same-distribution data at
-  most 4% of the time): psi >= 0.2 (0.1 warning); ks statistic >= 0.05;
+  most 4% of the time): anderson_darling significant (the lead test on raw
+  numbers) with a ks statistic >= 0.05; psi >= 0.2 (0.1 warning); ks statistic >= 0.05;
   chi_square Cramer's V >= 0.05; jensen_shannon (base 2) >= 0.1;
   wasserstein >= 0.1 reference standard deviations; hellinger >= 0.1.
   Fewer than --min-samples observations on either side, or noise floors
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _methods(raw: str | None) -> tuple[Method, ...]:
     if raw is None:
-        return NUMERIC_METHODS
+        return SAMPLE_METHODS
     names = [name.strip() for name in raw.split(",") if name.strip()]
     known = {m.value for m in Method}
     unknown = [name for name in names if name not in known]
@@ -231,6 +233,9 @@ def _binned(
     methods: tuple[Method, ...],
     thresholds: DriftThresholds,
 ) -> tuple[list[FeatureDrift], Missing, list[str]]:
+    methods = tuple(m for m in methods if m is not Method.ANDERSON_DARLING)
+    if not methods:
+        raise InputError("--methods", "anderson_darling needs raw CSV data on both sides, not histograms")
     by_name = {feature.name: feature for feature in current}
     absent = [feature.name for feature in reference if feature.name not in by_name]
     if absent:

@@ -59,8 +59,17 @@ def test_raw_csv_drift_exits_1_with_the_stable_json_shape(
     assert report["summary"]["features"] == 2
     age, region = report["features"]
     assert (age["name"], age["type"], age["verdict"], age["drifted"]) == ("age", "numeric", "Drift", True)
-    assert set(age["scores"]) == {"psi", "ks", "jensen_shannon", "chi_square", "wasserstein", "hellinger"}
-    assert set(age["p_values"]) == {"ks", "chi_square", "wasserstein"}  # Wasserstein: its permutation null
+    assert set(age["scores"]) == {
+        "psi",
+        "ks",
+        "jensen_shannon",
+        "chi_square",
+        "wasserstein",
+        "hellinger",
+        "anderson_darling",
+    }
+    # Wasserstein: its permutation null; Anderson-Darling: asymptotic, or permutations when tied.
+    assert set(age["p_values"]) == {"ks", "chi_square", "wasserstein", "anderson_darling"}
     assert age["missing_rate_current"] == pytest.approx(20 / 800)
     assert age["n_current"] == 780
     assert region["type"] == "categorical"
@@ -265,8 +274,8 @@ def test_usage_errors(reference_csv: Path, tmp_path: Path, capsys: pytest.Captur
     assert _error(
         capsys, "--reference", str(reference_csv), "--current", str(reference_csv), "--methods", "psi,kl"
     ) == (
-        "modelrollout drift: --methods: unknown method kl; known: chi_square, hellinger, jensen_shannon, ks, psi, "
-        "wasserstein"
+        "modelrollout drift: --methods: unknown method kl; known: anderson_darling, chi_square, hellinger, "
+        "jensen_shannon, ks, psi, wasserstein"
     )
     assert _error(capsys, "--reference", str(tmp_path / "nope.csv"), "--current", str(reference_csv)) == (
         f"modelrollout drift: {tmp_path / 'nope.csv'}: cannot read: No such file or directory"
