@@ -55,8 +55,22 @@ def infrastructure() -> Iterator[tuple[Any, Any]]:
         yield cluster, prometheus
 
 
+def demo_analysis() -> dict[str, Any]:
+    """The scenario fixture's analysis, with latency needing 5 breaching looks in a row instead of 2.
+
+    A threshold on one window's p99 decides at its first looks; the error-rate
+    guardrail is a statistical test and needs a few seconds of failures to
+    reach its 5% error rate. Two breaches in a row let latency win that race
+    every time, so the story would never show the statistics catching v4. Five
+    is what a user who wants one slow window not to roll back would pick too.
+    """
+    analysis: dict[str, Any] = model_deployment(NAME, "0.0.0")["spec"]["analysis"]
+    analysis["failureLimit"] = 5
+    return analysis
+
+
 def roll(ns: Namespace, version: str, **options: Any) -> None:
-    document = model_deployment(NAME, version, **options)
+    document = model_deployment(NAME, version, analysis=demo_analysis(), **options)
     try:
         ns.update_spec(NAME, document["spec"])
     except Exception:
@@ -83,7 +97,9 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         OperatorProcess(cluster.kubeconfig, prometheus.url) as operator,
         namespace(api, golden=golden_without_expectations(report)) as ns,
         LocalKubelet(api, prometheus, ns.name) as kubelet,
-        Traffic(lambda: _weights(kubelet), rate=40.0) as traffic,
+        # 16 clients, so a canary slowed to 700 ms in chapter 4 still gets its share of the 40 requests/s:
+        # with 4, each client waits on the slow canary and its error evidence arrives slower than its latency.
+        Traffic(lambda: _weights(kubelet), rate=40.0, concurrency=16) as traffic,
         Timeline(lambda: ns.status(NAME), NAME) as timeline,
     ):
         print(f"operator pid {operator.process.pid if operator.process else '?'}, namespace {ns.name}")
@@ -133,11 +149,6 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         demo_chapters.experiment(ns, kubelet, NAME, report)
 
     print(f"\nreport written to {report}/")
-
-
-def _at_step_weight(ns: Namespace, weight: int) -> bool:
-    status = ns.status(NAME)
-    return status.get("canaryWeight") == weight and bool(status.get("stepStartedAt"))
 
 
 def _stable(ns: Namespace) -> str | None:
