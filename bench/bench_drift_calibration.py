@@ -18,8 +18,7 @@ Three tables, all seeded:
    >= 0.1; chi-square, then Jensen-Shannon for categories), with the time per feature.
 3. **Large-sample sensitivity**: a +0.3 shift of a Cauchy and a 1.3x scale change of a t(2)
    at 100,000 rows.
-4. **``ratio_of_means`` coverage on heavy tails** (``--ratio-only``): the delta-method interval
-   from (count, mean, variance), and BCa on the raw samples, for lognormal arms.
+(``ratio_of_means`` coverage has its own bench: ``bench/bench_ratio_coverage.py``.)
 
     .venv/bin/python bench/bench_drift_calibration.py               # the full tables (about an hour, loaded 2 cores)
     .venv/bin/python bench/bench_drift_calibration.py --skip-evidently   # the no-drift table only
@@ -45,7 +44,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
-from modelrollout.stats.comparisons import SummaryStats, bootstrap_ratio_of_means, ratio_of_means  # noqa: E402
 from modelrollout.stats.drift import (  # noqa: E402
     CATEGORICAL_METHODS,
     NUMERIC_METHODS,
@@ -175,48 +173,6 @@ def detection(
     return ours / features, theirs / features, 1000 * ours_time / features, 1000 * theirs_time / features
 
 
-def delta_coverage(sigma: float, n: int, replicates: int, seed: int, ratio: float = 1.1) -> float:
-    """Share of delta-method intervals (vectorised, the formula of ``ratio_of_means``) holding the true ratio."""
-    rng = np.random.default_rng(seed)
-    critical = 1.959963984540054
-    hits = 0
-    for start in range(0, replicates, 1000):
-        rows = min(1000, replicates - start)
-        a = rng.lognormal(0.0, sigma, (rows, n))
-        b = ratio * rng.lognormal(0.0, sigma, (rows, n))
-        mean_a, mean_b = a.mean(axis=1), b.mean(axis=1)
-        se = np.sqrt(a.var(axis=1, ddof=1) / (n * mean_a**2) + b.var(axis=1, ddof=1) / (n * mean_b**2))
-        hits += int(np.sum(np.abs(np.log(mean_b / mean_a) - np.log(ratio)) <= critical * se))
-    return hits / replicates
-
-
-def bca_coverage(
-    sigma: float, n: int, replicates: int, resamples: int, *, seed: int, ratio: float = 1.1
-) -> tuple[float, float]:
-    """(BCa coverage, delta-method coverage) on the same raw samples."""
-    rng = np.random.default_rng(seed)
-    bca = delta = 0
-    for index in range(replicates):
-        a = rng.lognormal(0.0, sigma, n)
-        b = ratio * rng.lognormal(0.0, sigma, n)
-        bca += bootstrap_ratio_of_means(a, b, n_resamples=resamples, seed=index).interval.contains(ratio)
-        delta += ratio_of_means(SummaryStats.of(a), SummaryStats.of(b)).interval.contains(ratio)
-    return bca / replicates, delta / replicates
-
-
-def ratio_tables() -> None:
-    print("### ratio_of_means: coverage of nominal 95% intervals, lognormal arms, true ratio 1.1\n")
-    print("| sigma | n per arm | delta method (summaries) | replicates |")
-    print("|---|---|---|---|")
-    for sigma, n in ((1.0, 100), (1.5, 100), (1.5, 1_000), (2.0, 1_000), (2.0, 10_000)):
-        replicates = 20_000 if n <= 1_000 else 4_000
-        coverage = delta_coverage(sigma, n, replicates, seed=1300 + n + int(10 * sigma))
-        print(f"| {sigma} | {n:,} | {100 * coverage:.1f}% | {replicates:,} |", flush=True)
-    bca, delta = bca_coverage(1.5, 100, 1000, 1999, seed=1400)
-    print(f"\nOn raw samples, sigma 1.5, n = 100 (1,000 replicates, 1,999 resamples): BCa {100 * bca:.1f}%, ")
-    print(f"delta method on the same samples {100 * delta:.1f}%.\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", type=int, default=1000, help="features per no-drift cell (n <= 10,000)")
@@ -230,16 +186,10 @@ def main() -> int:
     parser.add_argument("--skip-no-drift", action="store_true", help="only the drift tables")
     parser.add_argument("--skip-raw", action="store_true", help="no-drift table: the histogram path only")
     parser.add_argument("--skip-binned", action="store_true", help="no-drift table: the raw path only")
-    parser.add_argument("--ratio-only", action="store_true", help="only the ratio_of_means coverage table")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     started = time.monotonic()
     sizes = [100, 1_000, 10_000, 1_000_000]
-    if args.ratio_only:
-        ratio_tables()
-        print(f"(total {time.monotonic() - started:.0f} s)")
-        return 0
-
     if not args.skip_no_drift:
         print("### No drift: share of features flagged as drifted (defaults, every method)\n")
         worst: dict[str, tuple[float, str]] = {}

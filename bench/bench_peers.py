@@ -20,8 +20,8 @@ model-server processes and load generator; both split traffic by replicas (20 pe
 * Bad canaries (scenario b): 20% errors on the canary, 60 requests/s, one controller at a time;
   from the first Prometheus sample showing a canary 5xx (its scrape timestamp, read back from
   Prometheus) to the router's state sending 100% to stable (canary replicas 0, polled every 50
-  ms). Argo runs twice per round: with the ratio query as first written (``natural``) and with
-  ``or vector(0)``.
+  ms). Argo runs three times per round: with the ratio query as first written (``natural``), with
+  ``or vector(0)``, and with that plus a success condition that lets NaN pass (``nan-safe``).
 
 Run: ``python bench/bench_peers.py [--rollouts 20] [--lanes 4] [--runs 9] [--max-rollout-seconds 1800]``
 (prints Markdown; progress on stderr). Starts the local cluster and Prometheus if they are not
@@ -66,7 +66,7 @@ from hack.localprom.webhook import AlertReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "bench" / "peers"
-ARGO_VARIANTS = ("natural", "or-vector0")
+ARGO_VARIANTS = ("natural", "or-vector0", "nan-safe")
 POLL = 0.5
 
 
@@ -623,6 +623,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--error-rate", type=float, default=0.01, help="error rate of both revisions in a")
     parser.add_argument("--max-rollout-seconds", type=float, default=1800.0, help="undecided after this (a)")
     parser.add_argument("--argo-query", choices=ARGO_VARIANTS, default="or-vector0", help="Argo's query in a")
+    parser.add_argument(
+        "--controllers", default="ours,argo", help="ours, argo, or ours,argo: who rolls out in scenario a"
+    )
     parser.add_argument("--runs", type=int, default=9, help="bad canaries per controller and query (b)")
     parser.add_argument("--bad-rate", type=float, default=60.0, help="requests/s in scenario b")
     parser.add_argument("--bad-error-rate", type=float, default=0.2, help="the bad canary's error rate (b)")
@@ -678,10 +681,12 @@ def main() -> int:
         rollout = next(d for d in fixtures if d["kind"] == "Rollout")
         ours: list[Ours] = []
         argo: list[Argo] = []
-        for lane in range(args.lanes):
-            name = f"bench-{lane}"
-            ours.append(Ours(api, ns_ours, kubelet, metrics_port, name))
+        controllers = {c.strip() for c in args.controllers.split(",")}
+        for lane in range(args.lanes if "ours" in controllers or "b" in scenarios else 0):
+            ours.append(Ours(api, ns_ours, kubelet, metrics_port, f"bench-{lane}"))
             ours[-1].create("0", args.error_rate)
+        for lane in range(args.lanes if "argo" in controllers or "b" in scenarios else 0):
+            name = f"bench-{lane}"
             argo.append(Argo(api, ArgoDataPlane(api, prometheus, ns_argo, name), controller, rollout))
             argo[-1].create("0", args.error_rate, args.argo_query)
             stack.enter_context(argo[-1].plane)

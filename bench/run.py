@@ -53,6 +53,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_canary_speed.py"],
     ),
     (
+        "Ratio of means coverage (issue 13)",
+        "Target: the ratio_of_means interval (Fieller, Welch t) holds its nominal 95% coverage on heavy tails; "
+        "seeded simulation from (count, mean, variance), true ratio 1.1.",
+        [PYTHON, "bench/bench_ratio_coverage.py", "--part", "summary"],
+    ),
+    (
         "Side by side with Argo Rollouts (issue 11)",
         "Targets: at 2 requests/s with 1% errors on both revisions, fewer false rollbacks than Argo Rollouts v1.10.2 "
         "(at most 1 of 20); at 60 requests/s a 20%-error canary back to 100% stable no slower (median of 9 runs). "
