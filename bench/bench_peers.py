@@ -94,6 +94,17 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, stop: thread
     return None
 
 
+def retry_conflicts(write: Callable[[], None], attempts: int = 10) -> None:
+    """Run a read-modify-write again when the controller changed the object in between (HTTP 409)."""
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except client.ApiException as error:
+            if error.status != 409 or attempt == attempts - 1:
+                raise
+
+
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """``overlay`` merged into a copy of ``base``: mappings key by key, lists and scalars replaced."""
     merged = copy.deepcopy(base)
@@ -170,11 +181,14 @@ class Ours:
         )
 
     def deploy(self, version: str, error_rate: float, variant: str) -> None:
-        live = self._get()
-        live["spec"] = self.document(version, error_rate)["spec"]
-        self.objects.replace_namespaced_custom_object(
-            "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", self.name, live
-        )
+        def replace() -> None:
+            live = self._get()
+            live["spec"] = self.document(version, error_rate)["spec"]
+            self.objects.replace_namespaced_custom_object(
+                "modelrollout.dev", "v1alpha1", self.namespace, "modeldeployments", self.name, live
+            )
+
+        retry_conflicts(replace)
 
     def _status(self) -> dict[str, Any]:
         return dict(self._get().get("status") or {})
@@ -260,9 +274,12 @@ class Argo:
         )
 
     def deploy(self, version: str, error_rate: float, variant: str) -> None:
-        live = self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name)
-        live["spec"] = self.document(version, error_rate, variant)["spec"]
-        self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name, live)
+        def replace() -> None:
+            live = self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name)
+            live["spec"] = self.document(version, error_rate, variant)["spec"]
+            self.objects.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, "rollouts", self.name, live)
+
+        retry_conflicts(replace)
 
     def canary_hash(self, version: str) -> str | None:
         for rs in self.plane.replica_sets():
