@@ -15,11 +15,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -29,6 +28,7 @@ from hack.localcluster import procs
 from hack.tools.cache import require_tool
 from modelrollout.api.kinds import ALL_KINDS
 from tests.integration.freshcluster import FreshCluster, fresh_cluster
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelrollout"
 UNUSED_PROMETHEUS = "http://127.0.0.1:9"
 """Nothing in these tests queries Prometheus (no analysis runs)."""
-T = TypeVar("T")
 
 MONITORING_CRDS = """
 apiVersion: apiextensions.k8s.io/v1
@@ -66,17 +65,6 @@ spec:
       schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 """
 """The Prometheus Operator's CRDs as far as the API server's discovery is concerned (schema left open)."""
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, message: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +186,7 @@ def assert_reconciles(fresh: FreshCluster, operator: Operator, namespace: str) -
     wait_for(
         lambda: apps.list_namespaced_deployment(namespace).items,
         60,
-        f"the operator to create a Deployment in {namespace}\n{operator.logs()[-3000:]}",
+        message=f"the operator to create a Deployment in {namespace}\n{operator.logs()[-3000:]}",
     )
     wait_for(
         lambda: (
@@ -208,7 +196,7 @@ def assert_reconciles(fresh: FreshCluster, operator: Operator, namespace: str) -
             .get("phase")
         ),
         60,
-        "a status phase",
+        message="a status phase",
     )
     services = client.CoreV1Api(config.new_client_from_config(config_file=str(fresh.kubeconfig)))
     roles = {s.metadata.labels.get("modelrollout.dev/role") for s in services.list_namespaced_service(namespace).items}
@@ -231,20 +219,20 @@ def test_kustomize_install_is_one_command_on_a_fresh_cluster(fresh: FreshCluster
         wait_for(
             lambda crd=crd: fresh.kubectl("get", crd.removeprefix("crd/"), "-A", check=False).returncode == 0,
             60,
-            f"{crd} served",
+            message=f"{crd} served",
         )
     fresh.kubectl("delete", "--wait=true", "--timeout=120s", *crds)
     with operator_as(fresh, "modelrollout-system", "modelrollout", args=["--all-namespaces"], peering_name="mr") as op:
         wait_for(
             lambda: "waiting for the API to serve" in op.logs(),
             60,
-            f"the operator to wait for its CRDs\n{op.logs()[-3000:]}",
+            message=f"the operator to wait for its CRDs\n{op.logs()[-3000:]}",
         )
         again = fresh.kubectl("apply", "--server-side", "-k", "manifests/default", check=False)
         assert again.returncode == 0, again.stderr
-        created = wait_for(lambda: peering(fresh, "mr"), 60, "the peering object")
+        created = wait_for(lambda: peering(fresh, "mr"), 60, message="the peering object")
         assert created["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "modelrollout"}
-        wait_for(lambda: (peering(fresh, "mr") or {}).get("status"), 60, "the operator's keep-alive")
+        wait_for(lambda: (peering(fresh, "mr") or {}).get("status"), 60, message="the operator's keep-alive")
         assert_reconciles(fresh, op, "kz-returns")
         # kopf's own requests are counted too (watches once each, keep-alive and finalizer patches, Events).
         counted = op.requests()
@@ -348,7 +336,9 @@ def test_helm_watched_namespace_that_does_not_exist_yet(fresh: FreshCluster) -> 
                              "role.rbac.authorization.k8s.io/scoped-modelrollout-secrets"]  # fmt: skip
     args = ["--namespace", "team-later"]
     with operator_as(fresh, "ops-c", "scoped-modelrollout", args=args, peering_name="scoped") as op:
-        wait_for(lambda: (peering(fresh, "scoped") or {}).get("status"), 60, f"the keep-alive\n{op.logs()[-3000:]}")
+        wait_for(
+            lambda: (peering(fresh, "scoped") or {}).get("status"), 60, message=f"the keep-alive\n{op.logs()[-3000:]}"
+        )
         assert_reconciles(fresh, op, "team-later")
         problems = [line for line in op.logs().splitlines() if "forbidden" in line.lower() or "permission" in line]
         assert not problems, "\n".join(problems)
@@ -384,7 +374,7 @@ def test_helm_monitoring_with_and_without_the_prometheus_operator(fresh: FreshCl
     wait_for(
         lambda: "servicemonitors" in fresh.kubectl("api-resources", "--api-group=monitoring.coreos.com").stdout,
         30,
-        "discovery to serve monitoring.coreos.com",
+        message="discovery to serve monitoring.coreos.com",
     )
     helm(fresh, "install", "mon", str(CHART), "-n", "ops-e", "--create-namespace", *values)
     monitors = json.loads(fresh.kubectl("get", "servicemonitors", "-n", "ops-e", "-o", "json").stdout)["items"]

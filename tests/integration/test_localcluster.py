@@ -9,11 +9,10 @@ service-account tokens.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -24,22 +23,11 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 
 from hack.localcluster import cluster as localcluster
 from hack.localcluster.harness import LocalCluster
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
@@ -55,8 +43,9 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     wait_for(
-        "the namespace's default ServiceAccount",
         lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
+        60,
+        message="the namespace's default ServiceAccount",
     )
     yield name
     core.delete_namespace(name)
@@ -89,7 +78,7 @@ def _wait_for_job(api: client.ApiClient, namespace: str, name: str, condition: s
         job = batch.read_namespaced_job_status(name, namespace)
         return job if _condition(job, condition) else None
 
-    return wait_for(f"Job {name} to be {condition}", probe)
+    return wait_for(probe, 60, message=f"Job {name} to be {condition}")
 
 
 def _is_true(conditions: list[Any] | None, kind: str) -> bool:
@@ -137,7 +126,7 @@ def test_project_crds_apply_server_side(api: client.ApiClient) -> None:
             for n in names
         )
 
-    wait_for("the project's CRDs to be Established", established, timeout=30)
+    wait_for(established, 30, message="the project's CRDs to be Established")
 
 
 def test_deployment_gets_ready_pods(api: client.ApiClient, namespace: str) -> None:
@@ -156,8 +145,9 @@ def test_deployment_gets_ready_pods(api: client.ApiClient, namespace: str) -> No
     apps = client.AppsV1Api(api)
     apps.create_namespaced_deployment(namespace, deployment)
     wait_for(
-        "3 ready replicas",
         lambda: (apps.read_namespaced_deployment_status("model-server", namespace).status.ready_replicas or 0) == 3,
+        60,
+        message="3 ready replicas",
     )
     pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app=model-server").items
     assert len(pods) == 3
@@ -198,7 +188,7 @@ def test_owner_deletion_collects_dependents(api: client.ApiClient, namespace: st
             return bool(err.status == 404)
         return False
 
-    wait_for("the garbage collector to delete the dependent", collected, timeout=60)
+    wait_for(collected, 60, message="the garbage collector to delete the dependent")
 
 
 def _http_route(weights: tuple[int, int]) -> dict[str, Any]:

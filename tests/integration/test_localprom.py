@@ -8,32 +8,18 @@ Alertmanager to a receiver.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from hack.localcluster import procs
 from hack.localprom.harness import LocalPrometheus
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @dataclass
@@ -67,7 +53,7 @@ def test_scrapes_a_local_exporter_and_answers_promql(prometheus: LocalPrometheus
     exporter.gauge.labels(model="iris").set(42)
     prometheus.wait_for_target(exporter.job, exporter.host_port)
     query = f'modelrollout_it_queue_depth{{job="{exporter.job}"}}'
-    result = wait_for("the scraped sample", lambda: prometheus.client().custom_query(query=query))
+    result = wait_for(lambda: prometheus.client().custom_query(query=query), 30, message="the scraped sample")
     assert len(result) == 1
     assert result[0]["metric"]["revision"] == "canary"
     assert result[0]["metric"]["model"] == "iris"
@@ -94,8 +80,9 @@ groups:
     )
     try:
         received = wait_for(
-            "the alert at the webhook receiver",
             lambda: [a for a in prometheus.alerts_received() if a["labels"].get("alertname") == alertname],
+            30,
+            message="the alert at the webhook receiver",
         )
     finally:
         prometheus.remove_rules(alertname)

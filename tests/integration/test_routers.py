@@ -8,10 +8,9 @@ Istio's validation.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -28,22 +27,12 @@ from modelrollout.routing import (
     router_for,
 )
 from modelrollout.routing.patching import CustomResource, read_custom
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 ISTIO = ("networking.istio.io", "v1", "virtualservices")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
@@ -290,7 +279,7 @@ def test_replicas_router_scales_two_deployments(api: client.ApiClient, namespace
     def ready() -> bool:
         return (apps.read_namespaced_deployment_status("model-2", namespace).status.ready_replicas or 0) == 4
 
-    wait_for("the canary's pods to be ready", ready)
+    wait_for(ready, 60, message="the canary's pods to be ready")
 
 
 def test_replicas_router_missing_deployment(api: client.ApiClient, namespace: str) -> None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ from kubernetes import client
 
 from hack.localprom.instance import private_prometheus
 from modelrollout.kube import builders, naming
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +36,6 @@ NAME = "returns"
 MODEL = "next-day-returns"
 STABLE, CANARY = "1-aaaaaaaaaa", "2-bbbbbbbbbb"
 T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, message: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
-        time.sleep(0.25)
 
 
 def exactly(count: int, items: list[T]) -> list[T] | None:
@@ -123,7 +112,8 @@ def test_scrape_config_gives_the_labels_guardrails_use(cluster: Any, namespace: 
     targets = wait_for(
         lambda: exactly(4, discovered_targets(api, namespace)),
         90,
-        "EndpointSlices with every ready pod",
+        interval=0.25,
+        message="EndpointSlices with every ready pod",
     )
     file_sd = tmp_path / "targets.json"
     file_sd.write_text(json.dumps([{"targets": [t.pop("__address__")], "labels": t} for t in targets]))
@@ -135,7 +125,7 @@ def test_scrape_config_gives_the_labels_guardrails_use(cluster: Any, namespace: 
         active = wait_for(
             lambda: exactly(2, prometheus.api("targets")["activeTargets"]),
             30,
-            "two active targets (root Service dropped)",
+            message="two active targets (root Service dropped)",
         )
         dropped = prometheus.api("targets", state="dropped")["droppedTargets"]
     got = {
