@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modelrollout.engine.webhooks import Delivered, DeliveryError, Dispatcher, Failed, InFlight, post_json, redact
+from tests.support.waiting import pace, wait_for
 
 
 class Receiver(HTTPServer):
@@ -26,7 +27,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.received.append((dict(self.headers), body))
-        time.sleep(self.server.delay)
+        pace(self.server.delay)  # a slow receiver
         self.send_response(self.server.status)
         self.end_headers()
         self.wfile.write(b"channel_not_found" if self.server.status >= 400 else b"ok")
@@ -137,14 +138,16 @@ def test_a_receiver_that_never_answers_holds_a_delivery_thread_not_the_caller(re
     assert time.monotonic() - started < 0.2, "submitting never waits for a receiver"
     assert dispatcher.outcome(("ns", "m0", "Firing")) is InFlight
     assert dispatcher.outcome(("ns", "other", "Firing")) is None
-    deadline = time.monotonic() + 10
     outcomes: dict[int, object] = {}
-    while len(outcomes) < 5 and time.monotonic() < deadline:
+
+    def every_outcome() -> dict[int, object] | None:
         for index in range(5):
             found = dispatcher.outcome(("ns", f"m{index}", "Firing"))
             if found is not None and found is not InFlight:
                 outcomes[index] = found
-        time.sleep(0.05)
+        return outcomes if len(outcomes) == 5 else None
+
+    wait_for(every_outcome, 10, interval=0.05, message="an outcome for each of the 5 deliveries")
     assert all(isinstance(o, Failed) and "timed out" in o.message for o in outcomes.values()), outcomes
     assert len(outcomes) == 5
     assert all(TOKEN not in o.message for o in outcomes.values() if isinstance(o, Failed))

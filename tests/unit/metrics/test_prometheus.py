@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from modelrollout.metrics import NoDataError, PrometheusSettings, PrometheusSource, QueryError, Sample
+from tests.support.waiting import pace
 
 Reply = tuple[int, object]
 """HTTP status and the JSON body."""
@@ -134,7 +135,7 @@ def test_vector(serve) -> None:
 
 def test_no_retries_and_a_bounded_wait(serve) -> None:
     def slow(path: str, query: str) -> Reply:
-        time.sleep(1.0)
+        pace(1.0)  # a Prometheus slower than the client's timeout
         return ok("vector", VECTOR)
 
     source = serve(slow, timeout=0.2)
