@@ -9,7 +9,7 @@ machine (a flaky test) or too long everywhere (a slow one).
 observed: a load generator's schedule, a server's injected latency, a seeded moment for a crash, a
 window over which a test asserts that nothing changed. It is not a wait for a condition.
 
-These are the only sleeps in ``tests/`` and ``e2e/`` (``grep -rn "time.sleep" tests e2e``).
+Both sleep through ``_sleep`` below: no other module in ``tests/`` or ``e2e/`` sleeps.
 """
 
 from __future__ import annotations
