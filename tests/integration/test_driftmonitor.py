@@ -13,7 +13,6 @@ import base64
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine.context import Context
 from modelrollout.engine.driftmonitors import Gauges, reconcile
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
+from tests.support.scrapes import wait_for_scrapes
+from tests.support.waiting import pace
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -83,6 +84,8 @@ class Stack:
     context: Context
     servers: dict[str, ServerHandle]
     receiver: Receiver
+    job: str
+    source: PrometheusSource
     events: Events = field(default_factory=Events)
     gauges: Gauges = field(default_factory=Gauges)
     clock: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(days=1))
@@ -107,8 +110,9 @@ class Stack:
             GROUP, VERSION, self.namespace, "driftmonitors", body
         )
         # An operator of another session on this cluster evaluates a new monitor once, at its next tick;
-        # let that happen before the test's first evaluation rather than race it.
-        time.sleep(SETTLE_SECONDS)
+        # let that happen before the test's first evaluation rather than race it. Whether there is such an
+        # operator cannot be observed from here, so this is a pause, not a wait for a condition.
+        pace(SETTLE_SECONDS)
 
     def evaluate(self, name: str, context: Context | None = None) -> DriftMonitorStatus:
         """One due tick of the monitor, an interval after the last one on the test's clock."""
@@ -126,6 +130,10 @@ class Stack:
         assert status == returned, "what the controller decided is what the API server stored"
         return status
 
+    def scraped(self) -> None:
+        """Until Prometheus has scraped what the servers counted by now (1 s scrape interval)."""
+        wait_for_scrapes(self.source, self.job, len(self.servers))
+
     def target(self, name: str = "returns") -> dict[str, Any]:
         found: dict[str, Any] = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "modeldeployments", name
@@ -136,11 +144,6 @@ class Stack:
 def load(server: ServerHandle, seconds: float, shift: Mapping[str, float] | None = None, rate: float = 100) -> None:
     config = LoadConfig(requests=10**6, rate_per_second=rate, max_seconds=seconds, shift=dict(shift or {}))
     run_load(lambda: {server.url: 1.0}, config)
-
-
-def scraped() -> None:
-    """Let Prometheus scrape what the servers counted last (1 s scrape interval)."""
-    time.sleep(2.5)
 
 
 def conditions(status: DriftMonitorStatus) -> dict[str, tuple[str, str]]:
@@ -223,7 +226,7 @@ def stack(cluster: LocalCluster, prometheus: LocalPrometheus) -> Iterator[Stack]
                     _content_type="application/merge-patch+json",
                 )
             context = Context(settings=Settings(prometheus_url=prometheus.url, webhook_timeout=2), metrics=source)
-            yield Stack(api, namespace, context, {h.revision: h for h in handles}, receiver)
+            yield Stack(api, namespace, context, {h.revision: h for h in handles}, receiver, job, source)
             for handle in handles:
                 prometheus.remove_target(job, f"127.0.0.1:{handle.port}")
     finally:
@@ -242,7 +245,7 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
 
     for _ in range(3):
         load(server, 4)
-        scraped()
+        stack.scraped()
         status = stack.evaluate("watch")
         assert status.state == "NoDrift", [(f.name, f.verdict, f.scores) for f in status.features]
         assert conditions(status)["Ready"] == ("True", "Evaluated")
@@ -252,7 +255,7 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
     assert stack.events.reasons("DriftMonitor", "watch") == []
 
     load(server, 8, shift={SHIFTED_FEATURE: 0.05})
-    scraped()
+    stack.scraped()
     status = stack.evaluate("watch")
     assert status.state == "Drift"
     assert status.drifted_features == [SHIFTED_FEATURE]
@@ -287,13 +290,13 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
     ]
 
     load(server, 2, shift={SHIFTED_FEATURE: 0.05})
-    scraped()
+    stack.scraped()
     assert stack.evaluate("watch").state == "Drift"
     assert stack.evaluate("guard").action == guard.action, "one action per drift episode"
     assert len(stack.receiver.bodies) == 1, "no second alert while the same drift persists"
 
     load(server, WINDOW_SECONDS + 4)
-    scraped()
+    stack.scraped()
     status = stack.evaluate("watch")
     assert status.state == "NoDrift", status.drifted_features
     assert conditions(status)["Drifted"] == ("False", "NoDrift")
@@ -305,7 +308,7 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
 def test_low_traffic_is_insufficient_data(stack: Stack) -> None:
     stack.create_monitor("thin", targetRef="quiet")
     load(stack.servers[LOW], 1, rate=30)
-    scraped()
+    stack.scraped()
     status = stack.evaluate("thin")
     assert status.state == "InsufficientData"
     assert conditions(status)["InsufficientData"] == ("True", "TooFewSamples")

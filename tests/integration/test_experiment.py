@@ -36,14 +36,13 @@ from modelrollout.engine import experiments
 from modelrollout.engine.context import Context
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
 from modelrollout.routing import TrafficRouter, router_for
+from tests.support.scrapes import wait_for_scrapes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 ROUTE = "returns-experiment"
 SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
-SCRAPED = 2.2
-"""Seconds until Prometheus (1 s scrape interval) has seen the end of a burst."""
 
 
 def since_start(counter: str) -> str:
@@ -76,6 +75,8 @@ class Arena:
     namespace: str
     context: Context
     servers: dict[str, ServerHandle]
+    job: str
+    source: PrometheusSource
     clock: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def create(self, name: str, **spec: Any) -> None:
@@ -167,7 +168,7 @@ class Arena:
             reports.append(
                 run_load(weights or self.route_weights, config, mirror=self.route_mirror if mirror else None)
             )
-            time.sleep(SCRAPED)
+            wait_for_scrapes(self.source, self.job, len(self.servers))  # the end of the burst, 1 s scrape interval
             status = self.reconcile(name)
             if until(status):
                 break
@@ -281,7 +282,8 @@ def make_arena(setup: tuple[LocalCluster, LocalPrometheus], challenger_faults: M
         source = PrometheusSource(PrometheusSettings(url=prometheus.url, timeout=5))
         stack.callback(source.close)
         context = Context(settings=Settings(prometheus_url=prometheus.url), metrics=source)
-        yield Arena(api, namespace, context, dict(zip(("champion", "challenger"), handles, strict=True)))
+        arms = dict(zip(("champion", "challenger"), handles, strict=True))
+        yield Arena(api, namespace, context, arms, job, source)
 
 
 @pytest.fixture(autouse=True)
