@@ -6,6 +6,7 @@ through file-based discovery, and the queries the controllers will send read the
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 import uuid
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from hack.localcluster import procs
 from hack.localprom.harness import LocalPrometheus
 from modelrollout.metrics import NoDataError, PrometheusSettings, PrometheusSource, QueryError, render
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +46,13 @@ def scraped(prometheus: LocalPrometheus) -> Iterator[Scraped]:
         servers.append(start_http_server(port, addr="127.0.0.1", registry=registry)[0])
         prometheus.add_target(job, f"127.0.0.1:{port}", {"revision": revision})
         prometheus.wait_for_target(job, f"127.0.0.1:{port}")
-    source = PrometheusSource(PrometheusSettings(url=prometheus.url))
-    deadline = time.monotonic() + 20
-    while len(source.query_vector(f'{METRIC}{{job="{job}"}}')) < len(values) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    source.close()
     try:
+        with contextlib.closing(PrometheusSource(PrometheusSettings(url=prometheus.url))) as source:
+            wait_for(
+                lambda: len(source.query_vector(f'{METRIC}{{job="{job}"}}')) >= len(values),
+                20,
+                message=f"a sample of each of the {len(values)} series",
+            )
         yield Scraped(job, values)
     finally:
         for server in servers:

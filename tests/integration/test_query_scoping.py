@@ -8,7 +8,7 @@ Prometheus; an operator that allows cross-namespace queries reads A.
 
 from __future__ import annotations
 
-import time
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from hack.localprom.harness import LocalPrometheus
 from modelrollout.core.analysis import Missing, QueryKey, QueryRequest
 from modelrollout.engine.querying import answer_all
 from modelrollout.metrics import PrometheusSettings, PrometheusSource
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 METRIC = "modelrollout_it_scoped_requests_total"
@@ -47,12 +48,9 @@ def tenants(prometheus: LocalPrometheus) -> Iterator[Tenants]:
         prometheus.add_target(job, f"127.0.0.1:{port}", {"namespace": namespace})
         prometheus.wait_for_target(job, f"127.0.0.1:{port}")
         found.values[namespace] = value
-    source = PrometheusSource(PrometheusSettings(url=prometheus.url))
-    deadline = time.monotonic() + 20
-    while len(source.query_vector(f'{METRIC}{{job="{job}"}}')) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    source.close()
     try:
+        with contextlib.closing(PrometheusSource(PrometheusSettings(url=prometheus.url))) as source:
+            wait_for(lambda: len(source.query_vector(f'{METRIC}{{job="{job}"}}')) >= 2, 20, message="both series")
         yield found
     finally:
         for server in servers:
