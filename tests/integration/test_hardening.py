@@ -27,7 +27,6 @@ import pytest
 from kubernetes import client
 
 from e2e.dataplane import DEFAULT_REFERENCE
-from e2e.harness.kubelet import wait_for
 from e2e.harness.operator import OperatorProcess
 from modelrollout.api.modeldeployment import ModelDeploymentSpec, RevisionRef
 from modelrollout.core.revisions import RevisionContent
@@ -35,6 +34,7 @@ from modelrollout.kube import builders
 from modelrollout.kube.converge import SPEC_HASH, Converger
 from modelrollout.kube.owned import read_owned
 from tests.integration.cleanup import delete_namespaces
+from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
 GROUP, VERSION = "modelrollout.dev", "v1alpha1"
@@ -53,7 +53,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith("/hang"):
-            time.sleep(30)
+            pace(30)  # a receiver that hangs: the operator must give up on it
             return
         self.send_response(500)
         self.end_headers()

@@ -14,11 +14,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.promproxy import CuttableProxy
 from e2e.harness.scenario import ERROR_RATIO_QUERY, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 NAME = "returns"

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from tests.integration.cleanup import delete_namespaces
 from tests.integration.isolated import own_namespace
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 NAME = "returns"

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +23,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.scenario import Namespace, model_deployment
 from modelrollout.__main__ import main
 from modelrollout.cli._render import render_status
+from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
 NAME = "returns"
@@ -106,7 +106,7 @@ def roll_out(ns: Namespace, version: str, **changes: Any) -> None:
 
 def holds(ns: Namespace, seconds: float) -> dict[str, Any]:
     """Status after ``seconds`` more, for asserting that nothing moved meanwhile."""
-    time.sleep(seconds)
+    pace(seconds)
     return ns.status(NAME)
 
 
