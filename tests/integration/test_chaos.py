@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
+from e2e.harness.kubelet import LocalKubelet, kubelet_for
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import ERROR_QUERY, TOTAL_QUERY, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION
 from tests.integration.cleanup import delete_namespaces
 from tests.integration.isolated import exactly_once, own_namespace
+from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
 PREFIX = "mrchaos-"
@@ -165,7 +166,7 @@ def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_even
             ns.update_spec(name, document(name, "2.0.0")["spec"])
         deadline = started + 420
         while not all(at_rest(ns, n) for n in names()) and time.monotonic() < deadline:
-            time.sleep(rng.uniform(1.0, 5.0))  # the moment of the next crash (seeded), not a wait for a condition
+            pace(rng.uniform(1.0, 5.0))  # the moment of the next crash (seeded), not a wait for a condition
             if all(at_rest(ns, n) for n in names()):
                 break
             operator.kill()

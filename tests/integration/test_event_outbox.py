@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for, wait_for
+from e2e.harness.kubelet import LocalKubelet, kubelet_for
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION, event_name
 from tests.integration.cleanup import delete_namespaces
 from tests.integration.isolated import exactly_once, own_namespace
+from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
 NAME = "returns"
@@ -104,7 +105,7 @@ def test_events_pending_at_a_kill_are_posted_exactly_once_after_the_restart(
         ns.update_spec(NAME, model_deployment(NAME, "2.0.0")["spec"])
         deadline = time.monotonic() + 300
         while _stable(ns) != "2.0.0" and kills < KILLS and time.monotonic() < deadline:
-            time.sleep(rng.uniform(2.0, 8.0))  # the moment of the next crash, not a wait for a condition
+            pace(rng.uniform(2.0, 8.0))  # the moment of the next crash, not a wait for a condition
             if _stable(ns) == "2.0.0":
                 break
             operator.kill()
