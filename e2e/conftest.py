@@ -24,7 +24,6 @@ import json
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ import yaml
 from kubernetes import client
 
 from e2e.dataplane import GOLDEN_INPUTS, REPO_ROOT
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import GROUP, VERSION, Namespace
 from e2e.harness.traffic import Traffic
@@ -47,6 +46,7 @@ from hack.localcluster.harness import LocalCluster
 from hack.localprom.harness import LocalPrometheus
 from modelrollout.__main__ import main as modelrollout_main
 from modelrollout.cli._render import render_status
+from tests.support.waiting import wait_for
 
 NAME = "returns"
 """The ModelDeployment every scenario rolls out."""
@@ -358,8 +358,3 @@ class _SinkHandler(BaseHTTPRequestHandler):
 def sink() -> Iterator[Sink]:
     with Sink() as running:
         yield running
-
-
-def pause(seconds: float) -> None:
-    """Let time pass on purpose (scrapes, a step's pause), as opposed to waiting for a condition."""
-    time.sleep(seconds)

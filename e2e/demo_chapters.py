@@ -15,10 +15,11 @@ from typing import Any
 from kubernetes import client
 
 from e2e.dataplane import DEFAULT_REFERENCE
-from e2e.harness.kubelet import LocalKubelet, wait_for
+from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.scenario import GROUP, VERSION, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from modelrollout.__main__ import main as modelrollout
+from tests.support.waiting import wait_for
 
 SHIFTED = "return_1d"
 CHALLENGER = "returns-v5"

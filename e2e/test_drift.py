@@ -21,11 +21,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from e2e.conftest import NAME, Sink, Stage, following_traffic, pause
+from e2e.conftest import NAME, Sink, Stage, following_traffic
 from e2e.dataplane import MODEL_SERVER_DIR
 from e2e.gwt import Scenario
-from e2e.harness.kubelet import wait_for
 from e2e.harness.scenario import model_deployment
+from tests.support.waiting import pace, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -152,7 +152,7 @@ def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerted(stage: Stage,
         with story.and_("while the drift persists no alert is repeated (a new one only when the drifted set changes)"):
             evaluated = monitor_status(stage)["lastEvaluationTime"]
             monitor_settles(stage, lambda s: s["lastEvaluationTime"] != evaluated, 20, "another evaluation")
-            pause(2)
+            pace(2)  # time for a repeated alert, were one sent, to reach the sink
             status = monitor_status(stage)
             assert status["state"] == "Drift"
             sent = [(a["modelrollout"]["kind"], a["modelrollout"].get("driftedFeatures")) for a in sink.received()]

@@ -26,10 +26,10 @@ import pytest
 from e2e.conftest import NAME, Sink, Stage
 from e2e.dataplane import DEFAULT_REFERENCE
 from e2e.gwt import Scenario
-from e2e.harness.kubelet import wait_for
 from e2e.harness.scenario import model_deployment
 from model_server.model import NUMERIC_FEATURES
 from model_server.world import sample_batch
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -22,8 +22,8 @@ import yaml
 from e2e.conftest import NAME, OPERATOR_JOB, Stage, following_traffic
 from e2e.dataplane import REPO_ROOT
 from e2e.gwt import Scenario
-from e2e.harness.kubelet import wait_for
 from e2e.harness.scenario import model_deployment
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

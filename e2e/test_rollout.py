@@ -19,9 +19,9 @@ from kubernetes import client
 
 from e2e.conftest import NAME, Stage, following_traffic
 from e2e.gwt import Scenario
-from e2e.harness.kubelet import wait_for
 from e2e.harness.scenario import ERROR_RATIO_QUERY, model_deployment
 from e2e.harness.traffic import Traffic
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -26,6 +26,7 @@ import numpy as np
 from e2e.dataplane._http import require_loopback
 from model_server.model import NUMERIC_FEATURES
 from model_server.world import Batch, realised_returns, sample_batch
+from tests.support.waiting import pace
 
 Weights = Callable[[], Mapping[str, float]]
 """Backend URL -> weight, in arm order (insertion order is kept); weights need not sum to one."""
@@ -235,7 +236,7 @@ def run_load(
                 with lock:
                     report.stopped_by = "time"
                 return
-            time.sleep(max(0.0, due - time.monotonic()))
+            pace(due - time.monotonic())  # the request schedule: a steady rate, not a wait
             send_one(rng)
 
     def send_one(rng: np.random.Generator) -> None:

@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 
 from e2e.dataplane import DEFAULT_REFERENCE, MODEL_SERVER_DIR
 from e2e.dataplane._http import get_text, request_json
+from tests.support.waiting import wait_for
 
 Role = Literal["stable", "canary", "champion", "challenger", "shadow"]
 
@@ -139,13 +140,17 @@ def _read_port(process: subprocess.Popen[bytes], deadline: float) -> int:
 
 def _wait_ready(handle: ServerHandle, deadline: float, healthy: bool) -> None:
     """Until /healthz answers (200 if ``healthy``): a fail_load server is only expected to answer."""
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         with contextlib.suppress(OSError):
             status, _ = get_text(handle.url + "/healthz", timeout=1.0)
-            if status == 200 or not healthy:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"{handle.url} not ready in time; log:\n{handle.logs()}")
+            return status == 200 or not healthy
+        return False
+
+    try:
+        wait_for(ready, deadline - time.monotonic(), interval=0.02, message=f"{handle.url} to answer /healthz")
+    except AssertionError:
+        raise TimeoutError(f"{handle.url} not ready in time; log:\n{handle.logs()}") from None
 
 
 def start_servers(

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 from kubernetes import client
 
 from e2e.dataplane.servers import ServerHandle, ServerSpec, start_servers
+from tests.support import waiting
 
 MODEL_DEPLOYMENT_LABEL = "modelrollout.dev/model-deployment"
 REVISION_LABEL = "modelrollout.dev/revision"
@@ -274,10 +274,12 @@ class LocalKubelet:
         if arg.startswith("http://") and ".svc" in arg:
             service = arg.removeprefix("http://").split(".", 1)[0]
             # The server behind the Service may still be starting: a real pod would retry DNS and connect.
-            deadline = time.monotonic() + SERVICE_WAIT_SECONDS
-            while (url := self.service_url(service)) is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            return url if url is not None else "http://127.0.0.1:9"
+            # If it never comes, the command meets a closed port, as a pod would meet a refused connection.
+            with contextlib.suppress(AssertionError):
+                return waiting.wait_for(
+                    lambda: self.service_url(service), SERVICE_WAIT_SECONDS, message=f"Service {service}"
+                )
+            return "http://127.0.0.1:9"
         return arg
 
     def _materialise_volumes(self, pod: Any, workdir: Path) -> dict[str, Path]:
@@ -297,15 +299,8 @@ class LocalKubelet:
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.2, message: str = "condition") -> Any:
-    """Poll until ``predicate()`` returns something truthy; fail with ``message`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}; last value: {last!r}")
+    """:func:`tests.support.waiting.wait_for`, with ``interval`` also positional as the benchmarks pass it."""
+    return waiting.wait_for(predicate, timeout, interval=interval, message=message)
 
 
 # --- on a real cluster ------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import IO
 
 from e2e.dataplane import REPO_ROOT
+from tests.support.waiting import pace
 
 
 class OperatorProcess:
@@ -65,7 +65,7 @@ class OperatorProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        time.sleep(0.5)
+        pace(0.5)  # long enough for a bad flag or a broken import to end the process
         if self.process.poll() is not None:
             raise RuntimeError(f"operator exited at once:\n{self.logs()}")
         return self

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client
 
 from e2e.dataplane import GOLDEN_INPUTS
+from tests.support.waiting import wait_for
 
 GROUP, VERSION, PLURAL = "modelrollout.dev", "v1alpha1", "modeldeployments"
 
@@ -155,11 +156,8 @@ class Namespace:
 
     def has_event(self, name: str, reason: str, timeout: float = 15.0) -> bool:
         """Events are posted asynchronously by the operator: wait for one rather than read once."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if reason in self.event_reasons(name):
-                return True
-            time.sleep(0.2)
+        with contextlib.suppress(AssertionError):
+            return wait_for(lambda: reason in self.event_reasons(name), timeout, message=f"Event {reason} on {name}")
         return False
 
     def condition(self, name: str, type_: str) -> dict[str, Any] | None:
