@@ -36,6 +36,7 @@ from e2e.report import plot_rollout
 from e2e.timeline import Timeline
 from hack.localcluster.harness import cluster_session
 from hack.localprom.harness import prometheus_session
+from tests.support.waiting import pace
 
 NAME = "returns"
 OLD_MODEL = ["--degrade", "0.6"]
@@ -135,7 +136,7 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         kubelet_server = wait_for(lambda: kubelet.server(canary), 10, message="v4 server")
         kubelet_server.set_faults(error_rate=0.4, latency_ms=700)
         wait_for(lambda: ns.status(NAME).get("phase") == "Degraded", 120, message="automatic rollback")
-        time.sleep(2)
+        pace(2)  # two more seconds of timeline after the rollback, for the plot
         plot_rollout(timeline.samples, start, report / "rollout-v4.png", "v4: degraded at 25%, rolled back")
         status = ns.status(NAME)
         print(f"   {status['message'][:300]}")
