@@ -436,15 +436,18 @@ def evaluate_samples(
     spend = _binned_spend(table, chosen, t) if table is not None else None
     levels = _levels(families, spend, t, 1)
     n_ref, n_cur = np.array([float(ref.size)]), np.array([float(cur.size)])
+    # KS's test and its statistic (Anderson-Darling's practical size) come from one ks_2samp.
+    ks = ks_samples(ref, cur) if {_Family.KS, _Family.ANDERSON_DARLING} & families else None
 
     scored: dict[Method, _Scored] = {}
     for method in chosen:
         level = levels[_family(method)]
         if method is Method.KS:
-            statistic, p_value = ks_samples(ref, cur)
-            scored[method] = _score_ks(statistic, p_value, n_ref, n_cur, t=t, level=level)
+            assert ks is not None
+            scored[method] = _score_ks(*ks, n_ref, n_cur, t=t, level=level)
         elif method is Method.ANDERSON_DARLING:
-            scored[method] = _score_anderson_darling(ref, cur, t, level)
+            assert ks is not None
+            scored[method] = _score_anderson_darling(ref, cur, ks[0], t, level)
         elif method is Method.WASSERSTEIN:
             scored[method] = _score_wasserstein_samples(ref, cur, t, level)
         else:
@@ -751,8 +754,10 @@ def _score_ks(
     return _Scored(statistic, floor, codes, p_value=p_value, effect_size=None)
 
 
-def _score_anderson_darling(ref: FloatArray, cur: FloatArray, t: DriftThresholds, level: FloatArray) -> _Scored:
-    """Anderson-Darling: significant at the family's level, and a KS statistic of at least ``ks_min_statistic``.
+def _score_anderson_darling(
+    ref: FloatArray, cur: FloatArray, gap: FloatArray, t: DriftThresholds, level: FloatArray
+) -> _Scored:
+    """Anderson-Darling: significant at the family's level, and a KS statistic ``gap`` of at least ``ks_min_statistic``.
 
     The practical size is KS's because Anderson-Darling's own statistic has no
     unit anyone acts on; a significant Anderson-Darling test nearly always comes
@@ -762,7 +767,6 @@ def _score_anderson_darling(ref: FloatArray, cur: FloatArray, t: DriftThresholds
     if ref.size == 0 or cur.size == 0:
         return _Scored(np.zeros(1), np.full(1, np.inf), np.full(1, _INSUFFICIENT, dtype=np.int8), p_value=np.ones(1))
     test = anderson_darling(ref, cur, level=float(level[0]), seed=_data_seed(ref, cur))
-    gap, _ = ks_samples(ref, cur)
     sizes = np.array([float(ref.size)]), np.array([float(cur.size)])
     ks_floor = _score_ks(gap, np.ones(1), *sizes, t=t, level=level).noise_floor
     p_value = np.array([test.p_value])
