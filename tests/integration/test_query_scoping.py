@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from hack.localcluster import procs
 from hack.localprom.harness import LocalPrometheus
-from modelrollout.core.analysis import Missing, QueryKey, QueryRequest
+from modelrollout.core.queries import Missing, QueryKey, QueryRequest
 from modelrollout.engine.querying import answer_all
 from modelrollout.metrics import PrometheusSettings, PrometheusSource
 from tests.support.waiting import wait_for

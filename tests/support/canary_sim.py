@@ -24,7 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from modelrollout.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, RevisionRef
-from modelrollout.core.analysis import CANARY, STABLE, TRAFFIC, Answer, QueryKey, evaluate
+from modelrollout.core.analysis import evaluate
+from modelrollout.core.queries import CANARY, STABLE, TRAFFIC, Answer, QueryKey
 from modelrollout.core.revisions import KnownRevision, RevisionContent, version_id
 from modelrollout.core.rollout import Observations, analysis_due, decide, guardrails_due
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from modelrollout.api.base import duration_seconds, format_duration
 from modelrollout.api.modeldeployment import (
@@ -31,6 +30,7 @@ from modelrollout.api.modeldeployment import (
     SequentialEvidence,
     Verdict,
 )
+from modelrollout.core.queries import CANARY, STABLE, TRAFFIC, Answer, Buckets, Missing, QueryKey, QueryRequest, Role
 from modelrollout.stats.canary import (
     CANARY_ALPHA_SHARE,
     HarmEvidence,
@@ -43,80 +43,8 @@ from modelrollout.stats.canary import (
     update_harm,
 )
 
-Role = Literal["canary", "stable"]
-CANARY: Role = "canary"
-STABLE: Role = "stable"
-TRAFFIC = "__traffic__"
-"""The query key name of the analysis' traffic query (not a guardrail)."""
-
 QUANTILE_BASELINE_TAIL = 20.0
 """A quantile's baseline is frozen once stable has this many observations expected above it."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryKey:
-    """Names one number: a metric (or one of a proportion test's two queries) for one revision."""
-
-    metric: str
-    role: Role
-    part: str = "value"
-
-
-@dataclass(frozen=True, slots=True)
-class QueryRequest:
-    """A PromQL template and its variables; the engine renders (escaping values) and runs it."""
-
-    key: QueryKey
-    template: str
-    variables: Mapping[str, str]
-    shape: Literal["scalar", "buckets"] = "scalar"
-    """``buckets``: the answer is one sample per ``le`` label, read as a cumulative histogram."""
-
-
-@dataclass(frozen=True, slots=True)
-class Missing:
-    """No number: ``NoData`` (the query matched nothing) or ``Error`` (Prometheus failed or is unreachable)."""
-
-    kind: Literal["NoData", "Error"]
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Buckets:
-    """A cumulative histogram: counts of observations ``<= edge``, edges ascending, the last one ``+Inf``."""
-
-    edges: tuple[float, ...]
-    counts: tuple[float, ...]
-
-    @property
-    def total(self) -> float:
-        return self.counts[-1] if self.counts else 0.0
-
-    def at_or_below(self, edge: float) -> float:
-        """Observations ``<= edge`` for an edge of this histogram (0 below the first)."""
-        below = 0.0
-        for bound, count in zip(self.edges, self.counts, strict=True):
-            if bound > edge:
-                break
-            below = count
-        return below
-
-    def quantile(self, q: float) -> float:
-        """The q-quantile by linear interpolation within a bucket, as PromQL's histogram_quantile does."""
-        rank = q * self.total
-        lower_edge, lower_count = 0.0, 0.0
-        for bound, count in zip(self.edges, self.counts, strict=True):
-            if count >= rank:
-                if math.isinf(bound):
-                    return lower_edge
-                if count == lower_count:
-                    return bound
-                return lower_edge + (bound - lower_edge) * (rank - lower_count) / (count - lower_count)
-            lower_edge, lower_count = bound, count
-        return lower_edge
-
-
-Answer = float | Buckets | Missing
 
 
 @dataclass(frozen=True, slots=True)

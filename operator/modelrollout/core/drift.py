@@ -40,7 +40,7 @@ from modelrollout.api.driftmonitor import (
     QualityResult,
     TargetActionStatus,
 )
-from modelrollout.core.rollout import Event
+from modelrollout.core.decisions import Event
 from modelrollout.references import PREDICTION_NAME, CategoricalFeature, NumericFeature, Reference
 from modelrollout.stats.drift import BinnedFeature, DriftThresholds, Method, align_categories, evaluate_many
 from modelrollout.stats.histograms import (

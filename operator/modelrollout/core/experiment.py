@@ -50,8 +50,8 @@ from modelrollout.api.experiment import (
     SequentialStatus,
     SeriesPoint,
 )
-from modelrollout.core.analysis import CANARY, STABLE, Answer, Buckets, Missing, QueryKey, QueryRequest
-from modelrollout.core.rollout import Event, EventType
+from modelrollout.core.decisions import Event, EventType
+from modelrollout.core.queries import CANARY, STABLE, Answer, Buckets, Missing, QueryKey, QueryRequest
 from modelrollout.stats import power
 from modelrollout.stats.comparisons import (
     SummaryStats,

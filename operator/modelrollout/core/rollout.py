@@ -11,12 +11,12 @@ repeats a finished step or skips a pending one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from modelrollout.api.base import duration_seconds
-from modelrollout.api.conditions import ConditionStatus, find_condition, set_condition
+from modelrollout.api.conditions import ConditionStatus, find_condition
 from modelrollout.api.modeldeployment import (
     AnalysisStatus,
     CanaryStep,
@@ -29,16 +29,8 @@ from modelrollout.api.modeldeployment import (
 )
 from modelrollout.core.actions import InvalidAction, UserAction
 from modelrollout.core.analysis import AnalysisOutcome
+from modelrollout.core.decisions import Draft, Event
 from modelrollout.core.revisions import KnownRevision, RevisionContent, next_number, version_id
-
-EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +80,14 @@ class Decision:
 
 
 @dataclass(slots=True)
-class _Draft:
-    """The status being built, plus what the transition wants done."""
+class _Draft(Draft[ModelDeploymentStatus]):
+    """The status being built, plus the rollbacks the transition counts."""
 
-    status: ModelDeploymentStatus
-    events: list[Event] = field(default_factory=list)
     rollbacks: int = 0
-
-    def update(self, **changes: object) -> None:
-        self.status = self.status.model_copy(update=changes)
-
-    def emit(self, type_: EventType, reason: str, message: str) -> None:
-        self.events.append(Event(type_, reason, message))
 
 
 def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> Decision:
-    draft = _Draft(status=status)
+    draft = _Draft(status, obs.now, obs.generation)
     if status.current_revision is None or status.current_revision.hash != obs.content.hash:
         _start_revision(spec, draft, obs)
     if obs.action is not None:
@@ -580,14 +564,7 @@ def _promote(draft: _Draft, obs: Observations) -> None:
 
 def _set_conditions(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
     status = draft.status
-    conditions = list(status.conditions)
-
-    def put(type_: str, value: ConditionStatus, reason: str, message: str = "") -> None:
-        nonlocal conditions
-        conditions = set_condition(
-            conditions, type_, value, reason=reason, message=message, now=obs.now, generation=obs.generation
-        )
-
+    put = draft.condition
     stable = status.stable_revision
     if stable is None:
         put("Available", "False", "NoStableRevision", "no revision is stable yet")
@@ -614,11 +591,10 @@ def _set_conditions(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations)
     underpowered = _underpowered(spec, status, obs.now)
     if underpowered is not None:
         put("Underpowered", "True", "SlowerThanMaxStepDuration", underpowered)
-    elif find_condition(conditions, "Underpowered") is not None:
+    elif find_condition(status.conditions, "Underpowered") is not None:
         put("Underpowered", "False", "DecisionExpectedInTime")
     paused = status.phase == "Paused"
     put("Paused", "True" if paused else "False", "Paused" if paused else "Running")
-    draft.update(conditions=conditions)
 
 
 def _underpowered(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> str | None:

@@ -33,7 +33,7 @@ from modelrollout.api import experiment as exp
 from modelrollout.api import modeldeployment as md
 from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.core import experiment as core
-from modelrollout.core.analysis import Answer, QueryKey
+from modelrollout.core.queries import Answer, QueryKey
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
 from modelrollout.engine.ticking import Tick, parse_status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from modelrollout.core.analysis import Answer, Buckets, Missing, QueryKey, QueryRequest
+from modelrollout.core.queries import Answer, Buckets, Missing, QueryKey, QueryRequest
 from modelrollout.metrics.scoping import ScopeError, scope
 from modelrollout.metrics.source import MetricSource, NoDataError, QueryError, Sample
 from modelrollout.metrics.templates import TemplateError, render

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from modelrollout import GROUP, VERSION
 from modelrollout.api.base import StatusModel
 from modelrollout.api.conditions import find_condition, set_condition
-from modelrollout.core.rollout import Event
+from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
 from modelrollout.engine.writing import write_status, write_told
 

@@ -6,17 +6,8 @@ import math
 
 import pytest
 
-from modelrollout.core.analysis import (
-    CANARY,
-    STABLE,
-    TRAFFIC,
-    Buckets,
-    Missing,
-    QueryKey,
-    Target,
-    evaluate,
-    plan_queries,
-)
+from modelrollout.core.analysis import Target, evaluate, plan_queries
+from modelrollout.core.queries import CANARY, STABLE, TRAFFIC, Buckets, Missing, QueryKey
 from tests.unit.core.sim import make_spec
 
 TARGET = Target(namespace="ml", name="returns", canary_revision="c4n4ry", stable_revision="st4bl3", elapsed_seconds=90)

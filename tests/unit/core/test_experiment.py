@@ -19,7 +19,7 @@ import pytest
 
 from modelrollout.api.experiment import ExperimentSpec, ExperimentStatus
 from modelrollout.core import experiment as core
-from modelrollout.core.analysis import Answer, Missing, QueryKey, QueryRequest
+from modelrollout.core.queries import Answer, Missing, QueryKey, QueryRequest
 from modelrollout.metrics.templates import render
 from modelrollout.stats.power import sample_size_two_proportions
 from modelrollout.stats.sequential import msprt_sample_size

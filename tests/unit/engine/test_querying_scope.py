@@ -3,7 +3,7 @@ that says so, and nothing is sent to Prometheus for it."""
 
 from __future__ import annotations
 
-from modelrollout.core.analysis import Missing, QueryKey, QueryRequest
+from modelrollout.core.queries import Missing, QueryKey, QueryRequest
 from modelrollout.engine.querying import answer_all
 from modelrollout.metrics.fake import FakeMetricSource
 
