@@ -24,11 +24,11 @@ _.lifetime
 _.server_timeout
 _.clusterwide
 
-# kopf calls the DiffBaseStorage methods that engine/ticking.NoDiffBaseStorage overrides.
+# kopf calls the DiffBaseStorage methods that engine/reconciler.NoDiffBaseStorage overrides.
 _.fetch
 _.store
 
-# A parameter of the OutboxStatus Protocol, mirroring pydantic's BaseModel.model_copy signature.
+# A parameter of the core.decisions.Status Protocol, mirroring pydantic's BaseModel.model_copy signature.
 _.deep
 
 # Spec and status fields of the custom resources: users write the spec fields (ModelSpec.uri and

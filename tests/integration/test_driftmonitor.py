@@ -36,8 +36,11 @@ from modelrollout.config import Settings
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine.context import Context
-from modelrollout.engine.driftmonitors import Gauges, reconcile
+from modelrollout.engine.driftmonitors import DriftMonitors, Gauges
+from modelrollout.engine.reconciler import Reconciler
+from modelrollout.engine.webhooks import Dispatcher
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
+from tests.support.events import told
 from tests.support.scrapes import wait_for_scrapes
 from tests.support.waiting import pace
 
@@ -65,19 +68,6 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 @dataclass
-class Events:
-    """Events the controller would post, by object: kopf posts them only inside a running operator."""
-
-    seen: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def __call__(self, body: Any, type_: str, reason: str, message: str) -> None:
-        self.seen.append((body["kind"], body["metadata"]["name"], reason))
-
-    def reasons(self, kind: str, name: str) -> list[str]:
-        return [reason for k, n, reason in self.seen if (k, n) == (kind, name)]
-
-
-@dataclass
 class Stack:
     api: client.ApiClient
     namespace: str
@@ -86,7 +76,6 @@ class Stack:
     receiver: Receiver
     job: str
     source: PrometheusSource
-    events: Events = field(default_factory=Events)
     gauges: Gauges = field(default_factory=Gauges)
     clock: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(days=1))
     """A day ahead, so an operator another session may run against the same cluster never finds these due."""
@@ -120,15 +109,18 @@ class Stack:
         obj = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "driftmonitors", name
         )
-        returned = reconcile(
-            context or self.context, self.api, obj, now=self.clock, gauges=self.gauges, post=self.events
-        )
+        monitors = DriftMonitors(self.gauges, Dispatcher(timeout=self.context.settings.webhook_timeout, workers=0))
+        returned = Reconciler(monitors, context or self.context, api=lambda: self.api).tick(obj, now=self.clock)
         stored = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "driftmonitors", name
         )
         status = DriftMonitorStatus.model_validate(stored["status"])
         assert status == returned, "what the controller decided is what the API server stored"
         return status
+
+    def reasons(self, kind: str, name: str) -> list[str]:
+        """The reasons of the Events told about ``kind``/``name``, in order."""
+        return [reason for _, reason in told(self.api, self.namespace, kind, name)]
 
     def scraped(self) -> None:
         """Until Prometheus has scraped what the servers counted by now (1 s scrape interval)."""
@@ -252,7 +244,7 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
         assert status.revision == STABLE
     assert [h.state for h in status.history[:3]] == ["NoDrift"] * 3
     assert stack.receiver.bodies == []
-    assert stack.events.reasons("DriftMonitor", "watch") == []
+    assert stack.reasons("DriftMonitor", "watch") == []
 
     load(server, 8, shift={SHIFTED_FEATURE: 0.05})
     stack.scraped()
@@ -282,8 +274,8 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
         assert target["status"]["lastActionId"] == guard.action.id
     assert guard.action_taken is not None
     assert SHIFTED_FEATURE in guard.action_taken
-    assert stack.events.reasons("ModelDeployment", "returns") == ["DriftDetected"]
-    assert stack.events.reasons("DriftMonitor", "guard") == [
+    assert stack.reasons("ModelDeployment", "returns") == ["DriftDetected"]
+    assert stack.reasons("DriftMonitor", "guard") == [
         "DataQualityDegraded",
         "DriftDetected",
         "RollbackRequested",
@@ -301,7 +293,7 @@ def test_quiet_then_one_shifted_feature_alerts_once_rolls_back_and_resolves(stac
     assert status.state == "NoDrift", status.drifted_features
     assert conditions(status)["Drifted"] == ("False", "NoDrift")
     assert [b["modelrollout"]["kind"] for b in stack.receiver.bodies] == ["Firing", "Resolved"]
-    assert stack.events.reasons("DriftMonitor", "watch") == ["DataQualityDegraded", "DriftDetected", "DriftResolved"]
+    assert stack.reasons("DriftMonitor", "watch") == ["DataQualityDegraded", "DriftDetected", "DriftResolved"]
     assert [h.state for h in status.history[:3]] == ["NoDrift", "Drift", "Drift"]
 
 
@@ -336,7 +328,7 @@ def test_unreachable_prometheus_is_a_condition_and_keeps_the_last_results(stack:
     assert status.state == "Error"
     assert status.features == good.features
     assert status.last_evaluation_time == good.last_evaluation_time
-    assert stack.events.reasons("DriftMonitor", "outage") == ["PrometheusUnavailable"]
+    assert stack.reasons("DriftMonitor", "outage") == ["PrometheusUnavailable"]
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,10 @@ from modelrollout.config import Settings
 from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import experiments
 from modelrollout.engine.context import Context
+from modelrollout.engine.reconciler import Reconciler
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
 from modelrollout.routing import TrafficRouter, router_for
+from tests.support.events import told
 from tests.support.scrapes import wait_for_scrapes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -99,6 +101,10 @@ class Arena:
             GROUP, VERSION, self.namespace, "experiments", body
         )
 
+    def events(self, name: str) -> list[tuple[str, str]]:
+        """The Events told about experiment ``name``, in order."""
+        return told(self.api, self.namespace, "Experiment", name)
+
     def get(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "experiments", name
@@ -113,9 +119,7 @@ class Arena:
         """
         self.clock += timedelta(minutes=1)
         body = self.get(name)
-        experiments.Reconciliation(context=self.context, api=self.api, body=body, now=self.clock).run(
-            body["spec"], body.get("status") or {}
-        )
+        Reconciler(experiments.Experiments(), self.context, api=lambda: self.api).tick(body, now=self.clock)
         return ExperimentStatus.model_validate(self.get(name).get("status") or {})
 
     def router(self) -> TrafficRouter:
@@ -286,16 +290,6 @@ def make_arena(setup: tuple[LocalCluster, LocalPrometheus], challenger_faults: M
         yield Arena(api, namespace, context, arms, job, source)
 
 
-@pytest.fixture(autouse=True)
-def recorded_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """Events the controller would post: kopf posts them only inside a running operator."""
-    seen: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        experiments, "post_event", lambda body, type_, reason, message: seen.append((type_, reason, message))
-    )
-    return seen
-
-
 def concluded(status: ExperimentStatus) -> bool:
     return status.phase in ("Concluded", "Stopped", "Failed")
 
@@ -312,7 +306,7 @@ def champion_only(arena: Arena, name: str | None) -> None:
     assert split.header_routes == ()
 
 
-def test_a_a_declares_no_winner(setup: tuple[LocalCluster, LocalPrometheus], recorded_events: list[Any]) -> None:
+def test_a_a_declares_no_winner(setup: tuple[LocalCluster, LocalPrometheus]) -> None:
     with make_arena(setup, {}) as arena:
         arena.create("a-a")
         status = arena.reconcile("a-a")
@@ -326,7 +320,7 @@ def test_a_a_declares_no_winner(setup: tuple[LocalCluster, LocalPrometheus], rec
         assert status.srm_p_value > 0.001, ([a.samples for a in status.arms], counts)
         assert len(report.by_backend) == 2
         champion_only(arena, "a-a")
-        assert ("Normal", "Started") in [(t, r) for t, r, _ in recorded_events]
+        assert ("Normal", "Started") in arena.events("a-a")
 
 
 def test_a_better_challenger_is_promoted_through_the_champion_deployment(

@@ -12,6 +12,7 @@ from modelrollout.api.base import ApiModel, Duration, Name, Rule, StatusModel
 from modelrollout.api.common import ConfigMapKeyRef, SecretKeyRef
 from modelrollout.api.conditions import Condition
 from modelrollout.api.modeldeployment import EMBEDDED_OBJECT
+from modelrollout.api.status import ResourceStatus
 
 KIND = "DriftMonitor"
 PLURAL = "driftmonitors"
@@ -289,7 +290,7 @@ class TargetActionStatus(StatusModel):
     """Why it was taken, or why it failed."""
 
 
-class DriftMonitorStatus(StatusModel):
+class DriftMonitorStatus(ResourceStatus):
     """The last evaluation and its trend."""
 
     observed_generation: int | None = None

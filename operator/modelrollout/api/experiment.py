@@ -10,6 +10,7 @@ from pydantic import Field
 from modelrollout.api.base import ApiModel, Duration, Name, Rule, StatusModel
 from modelrollout.api.common import TrafficRouting
 from modelrollout.api.conditions import Condition
+from modelrollout.api.status import ResourceStatus
 
 KIND = "Experiment"
 PLURAL = "experiments"
@@ -417,7 +418,7 @@ SERIES_LIMIT = 200
 """Looks kept per challenger in ``status.series``: enough for the plot, small enough for etcd."""
 
 
-class ExperimentStatus(StatusModel):
+class ExperimentStatus(ResourceStatus):
     """Progress and results."""
 
     observed_generation: int | None = None

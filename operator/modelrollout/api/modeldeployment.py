@@ -12,8 +12,8 @@ from pydantic import Field
 from modelrollout.api.base import ApiModel, Duration, Rule, StatusModel, cel
 from modelrollout.api.common import ConfigMapKeyRef, TrafficRouting
 from modelrollout.api.conditions import Condition
-from modelrollout.api.events import OUTBOX_LIMIT, PendingEvent
 from modelrollout.api.k8s import JOB_TEMPLATE_SPEC, POD_TEMPLATE_SPEC
+from modelrollout.api.status import ResourceStatus
 
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
@@ -528,7 +528,7 @@ class RevisionRecord(StatusModel):
     """Why, when it was degraded, aborted or failed."""
 
 
-class ModelDeploymentStatus(StatusModel):
+class ModelDeploymentStatus(ResourceStatus):
     """What the operator observed and did. All rollout progress lives here, so a restart resumes."""
 
     observed_generation: int | None = None
@@ -562,11 +562,6 @@ class ModelDeploymentStatus(StatusModel):
     conditions: list[Condition] = Field(default_factory=list)
     """Available, Progressing, Degraded, SmokeTestPassed, AnalysisPassing, Paused, InvalidSpec, and Reconciled
     (False while a reconciliation fails: the reason, and the object and field the API server refused)."""
-    events_recorded: int = Field(default=0, ge=0)
-    """How many Events the operator has recorded for this resource (the last one's sequence number)."""
-    pending_events: list[PendingEvent] = Field(default_factory=list, max_length=OUTBOX_LIMIT)
-    """Events recorded with a transition and not yet posted (an outbox: a restarted operator posts them
-    first, under names that make a second post a no-op)."""
 
 
 PRINTER_COLUMNS = [

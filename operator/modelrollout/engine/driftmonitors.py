@@ -1,7 +1,8 @@
-"""The DriftMonitor controller: observe, decide (pure, :mod:`modelrollout.core.drift`), record, deliver.
+"""The DriftMonitor kind's part of the reconciliation loop: observe, decide (:mod:`modelrollout.core.drift`),
+record, deliver.
 
-One short kopf timer per monitor, like the ModelDeployment controller; ``spec.interval`` is
-honoured on top of it from ``status.lastAttemptTime``, so a tick between evaluations costs no
+The loop (:mod:`modelrollout.engine.reconciler`) runs one tick at a time per monitor; ``spec.interval``
+is honoured on top of it from ``status.lastAttemptTime``, so a tick between evaluations costs no
 I/O at all. The status is written before anything leaves the operator (Events, the webhook,
 the patch of the target), and what is still to deliver is itself status, so a restart neither
 loses nor repeats an alert or an action.
@@ -14,28 +15,26 @@ import binascii
 import contextlib
 import functools
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import kopf
-from kubernetes import client
+from kubernetes.client import ApiException
 from pydantic import ValidationError
 
-from modelrollout import GROUP, VERSION, telemetry
+from modelrollout import telemetry
 from modelrollout.api import driftmonitor as dm
 from modelrollout.api import modeldeployment as md
 from modelrollout.api.common import ConfigMapKeyRef, SecretKeyRef
-from modelrollout.api.conditions import find_condition
 from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
+from modelrollout.engine import reconciler
 from modelrollout.engine.context import Context
-from modelrollout.engine.ticking import Tick, parse_status
+from modelrollout.engine.reconciler import Tick
 from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
-from modelrollout.engine.writing import MERGE, post_event
-from modelrollout.kube.client import api_client, is_status
+from modelrollout.engine.writing import post_event, record
+from modelrollout.kube.client import is_status
 from modelrollout.metrics.scoping import ScopeError, scope
 from modelrollout.metrics.source import NoDataError, QueryError
 from modelrollout.metrics.templates import TemplateError, render
@@ -44,59 +43,20 @@ from modelrollout.references import Reference
 KIND = "driftmonitor"
 logger = logging.getLogger(__name__)
 
-JSON_PATCH = "application/json-patch+json"
 WEBHOOK_WORKERS = 4
 """Concurrent webhook POSTs: receivers that never answer hold these threads, not the reconcile threads."""
 
-EventSink = Callable[[Any, str, str, str], None]
-"""``(body, type, reason, message)``: kopf's Events in the operator, a recorder in tests."""
-
 
 def register(context: Context) -> None:
-    """Attach the handlers; called once at start-up with the operator's shared context."""
-    gauges = Gauges()
-    dispatcher = Dispatcher(timeout=context.settings.webhook_timeout, workers=WEBHOOK_WORKERS)
+    """Attach the kind to the reconciliation loop; called once at start-up with the shared context."""
+    monitors = DriftMonitors(Gauges(), Dispatcher(timeout=context.settings.webhook_timeout, workers=WEBHOOK_WORKERS))
 
-    @kopf.timer(GROUP, VERSION, dm.PLURAL, interval=context.settings.tick_seconds, sharp=False)
-    def tick(body: kopf.Body, **_: Any) -> None:
-        guard = Tick(context=context, api=api_client(), body=dict(body), now=datetime.now(UTC))
-        guard.guarded(
-            KIND,
-            dm.PLURAL,
-            dm.DriftMonitorStatus,
-            lambda: reconcile(context, guard.api, guard.body, now=guard.now, gauges=gauges, dispatcher=dispatcher),
-        )
+    def forget(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
+        del spec
+        monitors.gauges.forget(namespace, name)
+        monitors.dispatcher.forget(namespace, name)
 
-    @kopf.on.delete(GROUP, VERSION, dm.PLURAL, optional=True)
-    def deleted(namespace: str | None, name: str, **_: Any) -> None:
-        gauges.forget(namespace or "", name)
-        dispatcher.forget(namespace or "", name)
-
-
-def reconcile(
-    context: Context,
-    api: client.ApiClient,
-    obj: Mapping[str, Any],
-    *,
-    now: datetime,
-    gauges: Gauges | None = None,
-    post: EventSink = post_event,
-    dispatcher: Dispatcher | None = None,
-) -> dm.DriftMonitorStatus:
-    """One tick of one DriftMonitor (the whole object as the API server returns it); returns the new status.
-
-    Without a ``dispatcher`` a webhook is posted inline, so the tick's status already holds the outcome.
-    """
-    reconciliation = Reconciliation(
-        context=context,
-        api=api,
-        body=dict(obj),
-        now=now,
-        gauges=gauges or Gauges(),
-        post=post,
-        dispatcher=dispatcher or Dispatcher(timeout=context.settings.webhook_timeout, workers=0),
-    )
-    return reconciliation.run(dict(obj.get("spec") or {}), dict(obj.get("status") or {}))
+    reconciler.register(reconciler.Reconciler(monitors, context), on_delete=forget)
 
 
 @dataclass
@@ -139,19 +99,61 @@ class Gauges:
 
 
 @dataclass
-class Reconciliation(Tick):
-    """One tick of one DriftMonitor."""
+class DriftMonitors:
+    """The DriftMonitor kind in the reconciliation loop (:mod:`modelrollout.engine.reconciler`).
+
+    Without a dispatcher pool (``workers=0``) a webhook is posted inline, so the tick's status already
+    holds the outcome (the integration tests use that).
+    """
 
     gauges: Gauges
     dispatcher: Dispatcher
-    post: EventSink = post_event
+    name = KIND
+    plural = dm.PLURAL
+    spec_model = dm.DriftMonitorSpec
+    status_model = dm.DriftMonitorStatus
+    resyncs = False
+    """Nothing derived to re-verify: a monitor only reads, and writes its own status."""
 
-    def run(self, raw_spec: dict[str, Any], raw_status: dict[str, Any]) -> dm.DriftMonitorStatus:
-        status = parse_status(dm.DriftMonitorStatus, raw_status)
+    def at_rest(self, spec: Mapping[str, Any], status: dm.DriftMonitorStatus, now: datetime) -> bool:
+        """No evaluation due (``spec.interval`` after the last attempt), no action or alert to deliver."""
         try:
-            spec = dm.DriftMonitorSpec.model_validate(raw_spec)
-        except ValidationError as error:
-            return self._invalid_spec(status, error)
+            parsed = dm.DriftMonitorSpec.model_validate(spec)
+        except ValidationError:
+            return False
+        generation = status.observed_generation or 0
+        due = drift.evaluation_due(parsed, status, generation, now)
+        return not (due or drift.action_pending(status, now) is not None or drift.delivery_due(status, now))
+
+    def reconcile(self, tick: Tick, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
+        return _Monitor(tick, self.gauges, self.dispatcher).run(spec, status)
+
+
+@dataclass
+class _Monitor:
+    """One tick's work on one DriftMonitor: evaluate when due, act on the target, deliver the alert."""
+
+    tick: Tick
+    gauges: Gauges
+    dispatcher: Dispatcher
+
+    @property
+    def namespace(self) -> str:
+        return self.tick.namespace
+
+    @property
+    def name(self) -> str:
+        return self.tick.name
+
+    @property
+    def now(self) -> datetime:
+        return self.tick.now
+
+    @property
+    def generation(self) -> int:
+        return self.tick.generation
+
+    def run(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
         if drift.evaluation_due(spec, status, self.generation, self.now):
             status = self._evaluate(spec, status)
         if drift.action_pending(status, self.now) is not None:
@@ -163,17 +165,15 @@ class Reconciliation(Tick):
     # --- evaluation ---------------------------------------------------------------------------------------------
 
     def _evaluate(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
-        started = time.monotonic()
         outcome, revision = self._observe(spec)
         decision = drift.decide(spec, status, outcome, now=self.now, generation=self.generation, revision=revision)
-        self._record(status, decision)
+        recorded = self._record(status, decision)
         if isinstance(outcome, drift.Evaluation):
             self.gauges.export(self.namespace, self.name, decision.status, list(outcome.quality))
             logger.info("%s/%s: %s", self.namespace, self.name, decision.status.state)
         else:
             logger.warning("%s/%s: %s: %s", self.namespace, self.name, outcome.reason, outcome.message)
-        telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
-        return decision.status
+        return recorded
 
     def _observe(self, spec: dm.DriftMonitorSpec) -> tuple[drift.Evaluation | drift.Failure, str | None]:
         reference = self._reference(spec.reference)
@@ -201,12 +201,11 @@ class Reconciliation(Tick):
 
     def _config_map_key(self, ref: ConfigMapKeyRef) -> str | drift.Failure:
         try:
-            config_map = client.CoreV1Api(self.api).read_namespaced_config_map(ref.name, self.namespace)
-        except client.ApiException as error:
+            data = self.tick.resources.config_map_data(self.namespace, ref.name)
+        except ApiException as error:
             if is_status(error, 404):
                 return drift.Failure("ReferenceNotFound", f"ConfigMap {ref.name} not found in {self.namespace}")
             raise
-        data = config_map.data or {}
         if ref.key not in data:
             keys = ", ".join(sorted(data)) or "none"
             return drift.Failure("ReferenceNotFound", f"ConfigMap {ref.name} has no key {ref.key!r} (keys: {keys})")
@@ -214,10 +213,8 @@ class Reconciliation(Tick):
 
     def _target(self, name: str) -> dict[str, Any] | drift.Failure:
         try:
-            target: dict[str, Any] = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, md.PLURAL, name
-            )
-        except client.ApiException as error:
+            target = self.tick.resources.get(md.PLURAL, self.namespace, name)
+        except ApiException as error:
             if is_status(error, 404):
                 return drift.Failure("TargetNotFound", f"ModelDeployment {name} not found in {self.namespace}")
             raise
@@ -229,14 +226,14 @@ class Reconciliation(Tick):
         for query in queries:
             try:
                 promql = render(query.template, query.variables)
-                if not self.context.settings.cross_namespace_queries:
+                if not self.tick.context.settings.cross_namespace_queries:
                     promql = scope(promql, self.namespace)
             except TemplateError as error:
                 return drift.Failure("InvalidQuery", f"{query.name}: {error}")
             except ScopeError as error:
                 return drift.Failure(error.reason, f"{query.name}: {error}")
             try:
-                answers[query.name] = self.context.metrics.query_vector(promql)
+                answers[query.name] = self.tick.context.metrics.query_vector(promql)
             except NoDataError:
                 answers[query.name] = []
             except QueryError as error:
@@ -251,16 +248,12 @@ class Reconciliation(Tick):
         assert action is not None
         try:
             target = self._patch_target(spec.target_ref, action)
-        except client.ApiException as error:
+        except ApiException as error:
             message = f"{error.status} {error.reason}: patching ModelDeployment {spec.target_ref}"
-            decision = drift.action_failed(status, message, permanent=is_status(error, 404))
-            self._record(status, decision)
-            return decision.status
-        decision = drift.action_done(status, target=spec.target_ref, now=self.now)
-        self._record(status, decision)
-        event = drift.target_event(action, f"{self.namespace}/{self.name}")
-        self.post(target, event.type, event.reason, event.message)
-        return decision.status
+            return self._record(status, drift.action_failed(status, message, permanent=is_status(error, 404)))
+        recorded = self._record(status, drift.action_done(status, target=spec.target_ref, now=self.now))
+        post_event(self.tick.resources, target, drift.target_event(action, f"{self.namespace}/{self.name}"), self.now)
+        return recorded
 
     def _patch_target(self, target: str, action: dm.TargetActionStatus) -> dict[str, Any]:
         """Rollback is the abort action the ModelDeployment controller consumes once per id; Pause edits the spec."""
@@ -270,10 +263,7 @@ class Reconciliation(Tick):
             }
         else:
             patch = {"spec": {"paused": True}}
-        patched: dict[str, Any] = client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, md.PLURAL, target, patch, _content_type=MERGE
-        )
-        return patched
+        return self.tick.resources.patch(md.PLURAL, self.namespace, target, patch)
 
     def _deliver(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
         """Start the POST on the dispatcher's pool, and record its outcome at a later tick (or this one)."""
@@ -298,15 +288,14 @@ class Reconciliation(Tick):
                 updated = drift.alert_failed(status, outcome.message, self.now)
             else:
                 updated = drift.alert_delivered(status, self.now)
-        self._record(status, drift.Decision(status=updated))
-        return updated
+        return self._record(status, drift.Decision(status=updated))
 
     def _secret(self, ref: SecretKeyRef) -> str:
         try:
-            secret = client.CoreV1Api(self.api).read_namespaced_secret(ref.name, self.namespace)
-        except client.ApiException as error:
+            data = self.tick.resources.secret_data(self.namespace, ref.name)
+        except ApiException as error:
             raise DeliveryError(f"cannot read Secret {ref.name}: {error.status} {error.reason}") from None
-        value = (secret.data or {}).get(ref.key)
+        value = data.get(ref.key)
         if value is None:
             raise DeliveryError(f"Secret {ref.name} has no key {ref.key!r}")
         try:
@@ -316,37 +305,12 @@ class Reconciliation(Tick):
 
     # --- recording ----------------------------------------------------------------------------------------------
 
-    def _record(self, before: dm.DriftMonitorStatus, decision: drift.Decision) -> None:
-        """Status first, then Events: what was decided is durable before anyone is told about it."""
-        if decision.status != before:
-            replace_status(self.api, self.namespace, self.name, decision.status)
-        for event in decision.events:
-            self.post(self.body, event.type, event.reason, event.message)
-
-    def _invalid_spec(self, status: dm.DriftMonitorStatus, error: ValidationError) -> dm.DriftMonitorStatus:
-        """A spec the schema let through but the rules reject: say so once, not every tick."""
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
-        ready = find_condition(status.conditions, "Ready")
-        if (
-            ready is not None
-            and ready.reason == "InvalidSpec"
-            and ready.message == message[:1000]
-            and status.observed_generation == self.generation
-        ):
-            return status
-        decision = drift.invalid_spec(status, message, now=self.now, generation=self.generation)
-        self._record(status, decision)
-        return decision.status
-
-
-def replace_status(api: client.ApiClient, namespace: str, name: str, status: dm.DriftMonitorStatus) -> None:
-    """Replace the whole status. A merge patch keeps keys it does not mention, so a field going back to
-    null (``alert.pending`` once delivered) would stay set on the server and the alert be sent again."""
-    value = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    patch = [{"op": "add", "path": "/status", "value": value}]
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, dm.PLURAL, name, patch, _content_type=JSON_PATCH
-    )
+    def _record(self, before: dm.DriftMonitorStatus, decision: drift.Decision) -> dm.DriftMonitorStatus:
+        """Status first, then Events (:func:`modelrollout.engine.writing.record`)."""
+        tick = self.tick
+        return record(
+            tick.resources, dm.PLURAL, tick.body, before, decision.status, events=decision.events, now=tick.now
+        )
 
 
 @functools.lru_cache(maxsize=64)

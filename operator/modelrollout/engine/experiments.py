@@ -1,7 +1,7 @@
-"""The Experiment controller: observe, decide (pure), record, route, promote.
+"""The Experiment kind's part of the reconciliation loop: observe, decide (pure), record, route, promote.
 
-As for ModelDeployments, one timer per Experiment does all the work, so one
-piece of code acts on an experiment at a time. The arms' ModelDeployments are
+The loop (:mod:`modelrollout.engine.reconciler`) runs one tick at a time per
+Experiment, as for every kind. The arms' ModelDeployments are
 only read, except for the opt-in ``decision.autoPromote``, which copies the
 winner's model onto the champion's ModelDeployment and so starts its normal
 staged rollout.
@@ -19,25 +19,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, get_args
 
-import kopf
-from kubernetes import client
+from kubernetes.client import ApiClient, ApiException
 from pydantic import ValidationError
 
-from modelrollout import GROUP, VERSION, telemetry
+from modelrollout import telemetry
 from modelrollout.api import experiment as exp
 from modelrollout.api import modeldeployment as md
-from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.core import experiment as core
+from modelrollout.core.decisions import Event
 from modelrollout.core.queries import Answer, QueryKey
+from modelrollout.engine import reconciler
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.ticking import Tick, parse_status
-from modelrollout.engine.writing import post_event, write_status
+from modelrollout.engine.reconciler import Tick
+from modelrollout.engine.writing import record
 from modelrollout.kube import builders, naming
 from modelrollout.kube.client import api_client, is_status
 from modelrollout.routing import (
@@ -53,47 +53,34 @@ from modelrollout.routing.split import percentages
 
 KIND = "experiment"
 OUTCOMES: tuple[str, ...] = get_args(exp.Outcome)
-JSON_PATCH = "application/json-patch+json"
 logger = logging.getLogger(__name__)
 
 
 def register(context: Context) -> None:
-    """Attach the handlers; called once at start-up with the operator's shared context."""
+    """Attach the kind to the reconciliation loop; called once at start-up with the shared context."""
 
-    @kopf.timer(GROUP, VERSION, exp.PLURAL, interval=context.settings.tick_seconds, sharp=False)
-    def tick(body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
-        reconciliation = Reconciliation(context=context, api=api_client(), body=dict(body), now=datetime.now(UTC))
-        reconciliation.guarded(
-            KIND, exp.PLURAL, exp.ExperimentStatus, lambda: reconciliation.run(dict(spec), dict(status))
-        )
-
-    @kopf.on.delete(GROUP, VERSION, exp.PLURAL)
-    def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
+    def restore(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
         """Traffic back to the champion before the Experiment goes."""
-        restore_champion(api_client(), namespace or "", dict(spec))
-        forget_metrics(namespace or "", name, dict(spec))
-        context.forget(KIND, namespace or "", name)
+        restore_champion(api_client(), namespace, spec)
+        forget_metrics(namespace, name, spec)
+
+    reconciler.register(reconciler.Reconciler(Experiments(), context), on_delete=restore)
 
 
-class Reconciliation(Tick):
-    """One tick of one Experiment."""
+class Experiments:
+    """The Experiment kind in the reconciliation loop (:mod:`modelrollout.engine.reconciler`)."""
 
-    def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
-        """Reconcile once; the cached body only decides whether to act at all.
+    name = KIND
+    plural = exp.PLURAL
+    spec_model = exp.ExperimentSpec
+    status_model = exp.ExperimentStatus
+    resyncs = True
+    finalizes = True
+    """Deletion waits for the champion to have all traffic back (a kopf finalizer)."""
 
-        kopf's cached body lags our own status writes by a watch event, and deciding
-        from a stale status would take the last look again. So an experiment that is
-        not at rest is read afresh (one GET) before anything is decided.
-        """
-        if self._at_rest(spec, parse_status(exp.ExperimentStatus, raw_status)) and not self.context.due(
-            KIND, self.namespace, self.name, self.context.settings.resync_seconds
-        ):
-            return
-        fresh = self.read_fresh(exp.PLURAL)
-        self._run(fresh.get("spec") or {}, fresh.get("status") or {})
-
-    def _at_rest(self, spec: dict[str, Any], status: exp.ExperimentStatus) -> bool:
-        """Concluded, spec unchanged, and no promotion left to start: only a periodic re-check of the route."""
+    def at_rest(self, spec: Mapping[str, Any], status: exp.ExperimentStatus, now: datetime) -> bool:
+        """Concluded, and no promotion left to start: only a periodic re-check of the route."""
+        del now
         decision = status.decision
         promoting = (
             decision is not None
@@ -101,52 +88,66 @@ class Reconciliation(Tick):
             and not decision.promoted
             and bool((spec.get("decision") or {}).get("autoPromote"))
         )
-        return status.phase in core.TERMINAL and status.observed_generation == self.generation and not promoting
+        return status.phase in core.TERMINAL and not promoting
 
-    def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
-        started = time.monotonic()
-        status = parse_status(exp.ExperimentStatus, raw_status)
-        try:
-            parsed = exp.ExperimentSpec.model_validate(spec)
-        except ValidationError as error:
-            self.report_invalid_spec(exp.PLURAL, status, error)
-            return
+    def reconcile(self, tick: Tick, spec: exp.ExperimentSpec, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
+        return _Experiment(tick).run(spec, status)
 
+
+@dataclass
+class _Experiment:
+    """One tick's work on one Experiment: observe, decide, record, route, decide, promote, record."""
+
+    tick: Tick
+
+    @property
+    def api(self) -> ApiClient:
+        return self.tick.api
+
+    @property
+    def namespace(self) -> str:
+        return self.tick.namespace
+
+    @property
+    def name(self) -> str:
+        return self.tick.name
+
+    @property
+    def now(self) -> datetime:
+        return self.tick.now
+
+    def run(self, parsed: exp.ExperimentSpec, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
         revisions = self._revisions(parsed)
         observations = core.Observations(
             now=self.now,
-            generation=self.generation,
+            generation=self.tick.generation,
             revisions=revisions,
             answers=self._answers(parsed, status, revisions),
         )
         decision = core.decide(parsed, status, observations)
-        self._record(status, decision)
+        recorded = self._record(status, decision)
 
         verified, problem = self._route(parsed, decision.traffic)
         settled = core.decide(
             parsed,
-            decision.status,
+            recorded,
             dataclasses.replace(observations, answers=None, router_verified=verified, router_problem=problem),
         )
+        told: tuple[Event, ...] = ()
         if settled.promote is not None:
-            settled = dataclasses.replace(settled, status=self._promote(parsed, settled.status, settled.promote))
-        settled = dataclasses.replace(settled, status=self._spec_valid(settled.status))
-        self._record(decision.status, settled)
-
-        self.context.synced(KIND, self.namespace, self.name)
-        export_metrics(self.namespace, self.name, settled.status)
-        telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
+            promoted, told = self._promote(parsed, settled.status, settled.promote)
+            settled = dataclasses.replace(settled, status=promoted, events=(*settled.events, *told))
+        final = self._record(recorded, settled)
+        export_metrics(self.namespace, self.name, final)
+        return final
 
     def _revisions(self, spec: exp.ExperimentSpec) -> dict[str, str | None]:
         """Each arm's stable revision hash, the value of the metrics' ``revision`` label."""
-        objects = client.CustomObjectsApi(self.api)
         revisions: dict[str, str | None] = {}
         for arm in (spec.champion, *spec.challengers):
             try:
-                deployment = objects.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, md.PLURAL, arm.model_deployment
-                )
-            except client.ApiException as error:
+                deployment = self.tick.resources.get(md.PLURAL, self.namespace, arm.model_deployment)
+            except ApiException as error:
                 if not is_status(error, 404):
                     raise
                 revisions[arm.name] = None
@@ -165,9 +166,9 @@ class Reconciliation(Tick):
                 return None
             target = core.Target(self.namespace, self.name, current, elapsed_seconds=0.0)
             return answer_all(
-                self.context.metrics,
+                self.tick.context.metrics,
                 core.plan_design(spec, target),
-                cross_namespace=self.context.settings.cross_namespace_queries,
+                cross_namespace=self.tick.context.settings.cross_namespace_queries,
             )
         if not core.analysis_due(spec, status, self.now):
             return None
@@ -187,9 +188,9 @@ class Reconciliation(Tick):
             elapsed_seconds=(self.now - status.started_at).total_seconds(),
         )
         return answer_all(
-            self.context.metrics,
+            self.tick.context.metrics,
             core.plan_analysis(spec, target),
-            cross_namespace=self.context.settings.cross_namespace_queries,
+            cross_namespace=self.tick.context.settings.cross_namespace_queries,
         )
 
     def _route(
@@ -212,51 +213,35 @@ class Reconciliation(Tick):
     def _router(self, spec: exp.ExperimentSpec) -> TrafficRouter:
         return router_for(spec.traffic_routing, self.namespace, self.api, 1, port=builders.SERVICE_PORT)
 
-    def _promote(self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus, winner: str) -> exp.ExperimentStatus:
+    def _promote(
+        self, spec: exp.ExperimentSpec, status: exp.ExperimentStatus, winner: str
+    ) -> tuple[exp.ExperimentStatus, tuple[Event, ...]]:
         """Copy the winner's model, template and port onto the champion's ModelDeployment (autoPromote).
 
         A JSON patch replaces the template whole (a merge patch would keep keys the winner's lacks),
         and the champion's ModelDeployment then rolls the new revision out through its own stages.
         """
         source = next(c.model_deployment for c in spec.challengers if c.name == winner)
-        objects = client.CustomObjectsApi(self.api)
-        winner_spec = objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, md.PLURAL, source)["spec"]
+        resources = self.tick.resources
+        winner_spec = resources.get(md.PLURAL, self.namespace, source)["spec"]
         patch = [
             {"op": "add", "path": f"/spec/{field}", "value": winner_spec[field]}
             for field in ("model", "template", "port")
             if field in winner_spec
         ]
-        objects.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, md.PLURAL, spec.champion.model_deployment, patch, _content_type=JSON_PATCH
-        )
+        resources.patch(md.PLURAL, self.namespace, spec.champion.model_deployment, patch, patch_type="json")
         message = (
             f"ModelDeployment {spec.champion.model_deployment} now rolls out the model of {source} "
             f"({winner_spec.get('model', {}).get('version', '?')})"
         )
-        post_event(self.body, "Normal", "Promoted", message)
-        return core.promoted(status)
+        return core.promoted(status), (Event("Normal", "Promoted", message),)
 
-    def _record(self, before: exp.ExperimentStatus, decision: core.Decision) -> None:
-        """Status first, then Events: what was decided is durable before anyone is told about it."""
-        if decision.status != before:
-            write_status(self.api, exp.PLURAL, self.namespace, self.name, decision.status)
-        for event in decision.events:
-            post_event(self.body, event.type, event.reason, event.message)
-
-    def _spec_valid(self, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
-        invalid = find_condition(status.conditions, "InvalidSpec")
-        if invalid is None or invalid.status != "True":
-            return status
-        conditions = set_condition(
-            status.conditions,
-            "InvalidSpec",
-            "False",
-            reason="Valid",
-            message="",
-            now=self.now,
-            generation=self.generation,
+    def _record(self, before: exp.ExperimentStatus, decision: core.Decision) -> exp.ExperimentStatus:
+        """Status first, then Events (:func:`modelrollout.engine.writing.record`)."""
+        tick = self.tick
+        return record(
+            tick.resources, exp.PLURAL, tick.body, before, decision.status, events=decision.events, now=tick.now
         )
-        return status.model_copy(update={"conditions": conditions})
 
 
 def traffic_split(spec: exp.ExperimentSpec, traffic: core.Traffic) -> TrafficSplit:
@@ -275,7 +260,7 @@ def traffic_split(spec: exp.ExperimentSpec, traffic: core.Traffic) -> TrafficSpl
     )
 
 
-def restore_champion(api: client.ApiClient, namespace: str, spec: Mapping[str, Any]) -> None:
+def restore_champion(api: ApiClient, namespace: str, spec: Mapping[str, Any]) -> None:
     """All traffic on the champion, no mirror, no header routes; nothing to do when the route is gone."""
     try:
         parsed = exp.ExperimentSpec.model_validate(spec)

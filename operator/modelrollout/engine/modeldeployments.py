@@ -1,36 +1,40 @@
-"""The ModelDeployment controller: observe, decide (pure), record, converge.
+"""The ModelDeployment kind's part of the reconciliation loop: observe, decide (pure), record, converge.
 
-All reconciliation happens in one timer per resource, so exactly one piece of
-code ever acts on a ModelDeployment at a time; a spec change or an action is
-picked up at the next tick. Resources at rest are skipped between resyncs so
-an idle fleet costs no API calls.
+The loop (:mod:`modelrollout.engine.reconciler`) runs one tick at a time per
+resource, so exactly one piece of code ever acts on a ModelDeployment; a spec
+change or an action is picked up at the next tick. What is this kind's own:
+a rollout at rest (Healthy, Degraded, Failed, or nothing due in its step) is
+skipped without a read between resyncs; a tick reads the derived objects,
+runs the smoke checks and the guardrail analysis, decides, converges the
+workloads and the router, reads the router back and decides again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import kopf
+from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
-from modelrollout import GROUP, VERSION, telemetry
+from modelrollout import telemetry
 from modelrollout.api import modeldeployment as md
 from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.core import rollout
-from modelrollout.core.actions import ACTION_ANNOTATION, pending_action
+from modelrollout.core.actions import pending_action
 from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
+from modelrollout.core.decisions import Event
 from modelrollout.core.revisions import RevisionContent
-from modelrollout.engine import preflight
+from modelrollout.engine import preflight, reconciler
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.ticking import Tick, parse_status
-from modelrollout.engine.writing import clear_action, enqueue_events, post_outbox, write_status
+from modelrollout.engine.reconciler import Tick
+from modelrollout.engine.writing import clear_action, record
 from modelrollout.kube import builders
-from modelrollout.kube.client import api_client
 from modelrollout.kube.converge import Converger, RouterState
 from modelrollout.kube.owned import Owned, read_owned, smoke_outcome
 from modelrollout.routing.errors import RouterUnavailable
@@ -42,72 +46,78 @@ logger = logging.getLogger(__name__)
 
 
 def register(context: Context) -> None:
-    """Attach the handlers; called once at start-up with the operator's shared context."""
+    """Attach the kind to the reconciliation loop; called once at start-up with the shared context."""
 
-    @kopf.timer(GROUP, VERSION, md.PLURAL, interval=context.settings.tick_seconds, sharp=False)
-    def tick(body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
-        reconciliation = Reconciliation(context=context, api=api_client(), body=dict(body), now=datetime.now(UTC))
-        reconciliation.guarded(
-            KIND, md.PLURAL, md.ModelDeploymentStatus, lambda: reconciliation.run(dict(spec), dict(status))
-        )
-
-    @kopf.on.delete(GROUP, VERSION, md.PLURAL, optional=True)
-    def deleted(namespace: str | None, name: str, **_: Any) -> None:
+    def forget(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
         """Owner references collect the workloads; only our own bookkeeping is left to drop."""
-        telemetry.forget_rollout(namespace or "", name)
-        context.forget(KIND, namespace or "", name)
+        del spec
+        telemetry.forget_rollout(namespace, name)
+
+    reconciler.register(reconciler.Reconciler(ModelDeployments(), context), on_delete=forget)
 
 
-class Reconciliation(Tick):
-    """One tick of one ModelDeployment."""
+class ModelDeployments:
+    """The ModelDeployment kind in the reconciliation loop (:mod:`modelrollout.engine.reconciler`)."""
 
-    def run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
-        """Reconcile once; the cached body only decides whether to act at all.
+    name = KIND
+    plural = md.PLURAL
+    spec_model = md.ModelDeploymentSpec
+    status_model = md.ModelDeploymentStatus
+    resyncs = True
 
-        kopf's cached body lags our own status writes by a watch event, and
-        deciding from a stale status would redo the last transition. So an
-        active resource is read afresh (one GET) before anything is decided.
-        """
-        if self._quiet(spec, parse_status(md.ModelDeploymentStatus, raw_status)):
-            return
-        fresh = self.read_fresh(md.PLURAL)
-        self._run(fresh.get("spec") or {}, fresh.get("status") or {})
-
-    def _quiet(self, spec: dict[str, Any], cached: md.ModelDeploymentStatus) -> bool:
-        """Nothing to do this tick: no new spec, no action, no resync due, and nothing in the rollout due."""
-        if cached.observed_generation != self.generation or ACTION_ANNOTATION in (self.meta.get("annotations") or {}):
-            return False
-        if cached.pending_events:  # Events recorded before a crash: posted before anything else
-            return False
-        if self.context.due(KIND, self.namespace, self.name, self.context.settings.resync_seconds):
-            return False
-        if cached.phase in AT_REST:
+    def at_rest(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus, now: datetime) -> bool:
+        """Healthy, Degraded or Failed; else nothing in the rollout due (a step's end, an analysis look)."""
+        if status.phase in AT_REST:
             return True
         try:
             parsed = md.ModelDeploymentSpec.model_validate(spec)
         except ValidationError:
             return False
-        return not rollout.work_due(parsed, cached, self.now)
+        return not rollout.work_due(parsed, status, now)
 
-    def _run(self, spec: dict[str, Any], raw_status: dict[str, Any]) -> None:
-        started = time.monotonic()
-        # Events recorded before a crash (or held by a refusal) go out first, in order.
-        status = post_outbox(self.api, md.PLURAL, self.body, parse_status(md.ModelDeploymentStatus, raw_status))
-        try:
-            parsed = md.ModelDeploymentSpec.model_validate(spec)
-        except ValidationError as error:
-            self.report_invalid_spec(md.PLURAL, status, error)
-            return
+    def reconcile(
+        self, tick: Tick, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus
+    ) -> md.ModelDeploymentStatus:
+        return _Rollout(tick).run(spec, status)
+
+
+@dataclass
+class _Rollout:
+    """One tick's work on one ModelDeployment: observe, decide, record, converge, verify, record."""
+
+    tick: Tick
+
+    @property
+    def api(self) -> ApiClient:
+        return self.tick.api
+
+    @property
+    def namespace(self) -> str:
+        return self.tick.namespace
+
+    @property
+    def name(self) -> str:
+        return self.tick.name
+
+    @property
+    def now(self) -> datetime:
+        return self.tick.now
+
+    @property
+    def generation(self) -> int:
+        return self.tick.generation
+
+    def run(self, parsed: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus) -> md.ModelDeploymentStatus:
         checked = self._preflight(parsed, status)
         if checked is None:
-            return
+            return status
         status = checked
-        action = pending_action(dict(self.meta.get("annotations") or {}), status.last_action_id)
+        action = pending_action(self.tick.annotations, status.last_action_id)
 
         content = RevisionContent.of(parsed)
         smoke_pending = status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running")
         owned = read_owned(self.api, self.namespace, self.name, with_jobs=smoke_pending)
-        parent = builders.Parent(name=self.name, namespace=self.namespace, uid=self.meta["uid"])
+        parent = builders.Parent(name=self.name, namespace=self.namespace, uid=self.tick.meta["uid"])
         same_revision = status.current_revision is not None and status.current_revision.hash == content.hash
         observations = rollout.Observations(
             now=self.now,
@@ -123,7 +133,7 @@ class Reconciliation(Tick):
         decision = rollout.decide(parsed, status, observations)
         recorded = self._record(status, decision)
 
-        converger = Converger(self.api, parent, parsed, owned, operator_image=self.context.settings.operator_image)
+        converger = Converger(self.api, parent, parsed, owned, operator_image=self.tick.context.settings.operator_image)
         converger.revisions(decision.status)
         converger.workloads(
             decision.status, decision.desired, router_scales=parsed.traffic_routing.router == "replicas"
@@ -138,14 +148,12 @@ class Reconciliation(Tick):
             dataclasses.replace(observations, router_weight=router_state.canary_weight, analysis=None, action=None),
         )
         settled = dataclasses.replace(settled, status=self._router_condition(settled.status, router_state))
-        self._record(recorded, settled)
+        final = self._record(recorded, settled)
         converger.prune_revisions(settled.status, decision.keep_revisions)
         if action is not None:
-            clear_action(self.api, md.PLURAL, self.namespace, self.name, action.id)
-
-        self.context.synced(KIND, self.namespace, self.name)
+            clear_action(self.tick.resources, md.PLURAL, self.namespace, self.name, action.id)
         telemetry.record_rollout(self.namespace, self.name, settled.status.phase, settled.status.canary_weight)
-        telemetry.reconcile_seconds.labels(KIND).observe(time.monotonic() - started)
+        return final
 
     def _preflight(
         self, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus
@@ -157,12 +165,9 @@ class Reconciliation(Tick):
         known = find_condition(status.conditions, "ConfigurationValid")
         if status.observed_generation == self.generation and known is not None and known.status == "True":
             return status
+        settings = self.tick.context.settings
         problems = preflight.check(
-            spec,
-            self.namespace,
-            self.api,
-            self.context.metrics,
-            cross_namespace=self.context.settings.cross_namespace_queries,
+            spec, self.namespace, self.api, self.tick.context.metrics, cross_namespace=settings.cross_namespace_queries
         )
         message = "; ".join(p.message for p in problems)[:1000]
         if problems:
@@ -180,11 +185,8 @@ class Reconciliation(Tick):
                 generation=self.generation,
             )
             updated = status.model_copy(update={"conditions": conditions})
-            if problems:  # through the outbox, like a transition's Events: exactly once
-                held = rollout.Event("Warning", reason, f"rollout held: {message}")
-                updated = enqueue_events(updated, [held], self.now)
-            write_status(self.api, md.PLURAL, self.namespace, self.name, updated, previous=status)
-            status = post_outbox(self.api, md.PLURAL, self.body, updated)
+            held = (Event("Warning", reason, f"rollout held: {message}"),) if problems else ()
+            status = record(self.tick.resources, md.PLURAL, self.tick.body, status, updated, events=held, now=self.now)
         return None if problems else status
 
     def _smoke(
@@ -209,9 +211,9 @@ class Reconciliation(Tick):
         )
         guardrails = rollout.guardrails_due(spec, status)
         answers = answer_all(
-            self.context.metrics,
+            self.tick.context.metrics,
             plan_queries(spec, target, guardrails=guardrails),
-            cross_namespace=self.context.settings.cross_namespace_queries,
+            cross_namespace=self.tick.context.settings.cross_namespace_queries,
         )
         outcome = evaluate(
             spec,
@@ -244,14 +246,8 @@ class Reconciliation(Tick):
             value, reason, message = "False", state.problem.reason, state.problem.message
         else:
             value, reason, message = "True", "WeightsInForce", ""
-        conditions = status.conditions
-        invalid = find_condition(conditions, "InvalidSpec")
-        if invalid is not None and invalid.status == "True":
-            conditions = set_condition(
-                conditions, "InvalidSpec", "False", reason="Valid", message="", now=self.now, generation=self.generation
-            )
         conditions = set_condition(
-            conditions,
+            status.conditions,
             "RouterReady",
             value,  # type: ignore[arg-type]
             reason=reason,
@@ -268,10 +264,15 @@ class Reconciliation(Tick):
         the status write leaves the Events in status, and the next tick posts them under the same names
         (a repost is refused as AlreadyExists). Returns the status as it now stands.
         """
-        recorded = enqueue_events(decision.status, decision.events, self.now)
-        if recorded != before:
-            write_status(self.api, md.PLURAL, self.namespace, self.name, recorded, previous=before)
-        recorded = post_outbox(self.api, md.PLURAL, self.body, recorded)
+        recorded = record(
+            self.tick.resources,
+            md.PLURAL,
+            self.tick.body,
+            before,
+            decision.status,
+            events=decision.events,
+            now=self.now,
+        )
         if decision.rollbacks:
             reason = next((e.reason for e in decision.events if e.type == "Warning"), "RolledBack")
             telemetry.rollbacks_total.labels(self.namespace, self.name, reason).inc(decision.rollbacks)

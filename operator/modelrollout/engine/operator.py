@@ -17,7 +17,7 @@ from modelrollout import GROUP, VERSION, telemetry
 from modelrollout.api.kinds import ALL_KINDS
 from modelrollout.config import Settings
 from modelrollout.engine.context import Context
-from modelrollout.engine.ticking import NoDiffBaseStorage
+from modelrollout.engine.reconciler import NoDiffBaseStorage
 from modelrollout.kube import bootstrap
 from modelrollout.kube.client import api_client, counting_login
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource

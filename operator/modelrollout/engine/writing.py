@@ -1,75 +1,74 @@
-"""Writing our own status and Events: the only state we keep is in the resource itself."""
+"""Writing our own status and Events: the only state we keep is in the resource itself.
+
+One writer for every kind: :func:`record` writes the decided status with the
+decision's Events in its outbox, then posts them, then clears them, so what
+was decided is durable before anyone is told about it, and each Event is told
+exactly once across crashes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
-import kopf
-from kubernetes import client
+from kubernetes.client import ApiException
 
 from modelrollout import GROUP, VERSION
-from modelrollout.api.base import StatusModel
 from modelrollout.api.events import OUTBOX_LIMIT, PendingEvent
+from modelrollout.api.status import ResourceStatus
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
+from modelrollout.core.decisions import Event
+from modelrollout.engine.resources import Resources
+from modelrollout.kube.client import is_status
 
-MERGE = "application/merge-patch+json"
 SEQUENCE_ANNOTATION = f"{GROUP}/event-sequence"
 """On each Event from the outbox: its number among the resource's Events, so gaps and repeats can be told."""
+MESSAGE_LIMIT = 1000
 logger = logging.getLogger(__name__)
 
-
-class _Emitted(Protocol):
-    """An Event a decision asks for (``core.rollout.Event`` has this shape)."""
-
-    @property
-    def type(self) -> Any: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def message(self) -> str: ...
+StatusT = TypeVar("StatusT", bound=ResourceStatus)
 
 
-@runtime_checkable
-class OutboxStatus(Protocol):
-    """A status that keeps an Events outbox (``api/events.py``)."""
+def record(
+    resources: Resources,
+    plural: str,
+    body: Mapping[str, Any],
+    before: StatusT,
+    status: StatusT,
+    *,
+    events: Iterable[Event] = (),
+    now: datetime,
+) -> StatusT:
+    """Status first, with the Events in its outbox; then the Events; then the outbox cleared.
 
-    @property
-    def events_recorded(self) -> int: ...
-    @property
-    def pending_events(self) -> list[PendingEvent]: ...
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
-
-
-OutboxT = TypeVar("OutboxT", bound=OutboxStatus)
+    ``before`` is what the resource holds now (fields that became unset are patched to null from it).
+    A crash after the status write leaves the Events in status, and the next tick posts them under the
+    same names (a repost is refused as AlreadyExists). Returns the status as it now stands.
+    """
+    recorded = enqueue_events(status, events, now)
+    meta = body["metadata"]
+    if recorded != before:
+        write_status(resources, plural, meta["namespace"], meta["name"], recorded, previous=before)
+    return post_outbox(resources, plural, body, recorded)
 
 
 def write_status(
-    api: client.ApiClient,
-    plural: str,
-    namespace: str,
-    name: str,
-    status: StatusModel,
-    *,
-    previous: StatusModel | None = None,
+    resources: Resources, plural: str, namespace: str, name: str, status: ResourceStatus, *, previous: ResourceStatus
 ) -> None:
     """Patch the status subresource from ``previous`` (what the resource holds now) to ``status``.
 
     A JSON merge patch only removes a field when it says ``null`` for it, so a
-    field that became unset (a finished step's start time) must be named: pass
-    ``previous`` whenever a field can go from set to unset.
+    field that became unset (a finished step's start time, a delivered alert)
+    is named from ``previous``.
     """
     new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous is not None else {}
+    old = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
     patch = merge_patch(old, new)
-    if not patch:
-        return
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, plural, name, {"status": patch}, _content_type=MERGE
-    )
+    if patch:
+        resources.patch_status(plural, namespace, name, {"status": patch})
 
 
 def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +85,7 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def enqueue_events(status: OutboxT, events: Iterable[_Emitted], now: datetime) -> OutboxT:
+def enqueue_events(status: StatusT, events: Iterable[Event], now: datetime) -> StatusT:
     """``status`` with ``events`` added to its outbox, numbered on from the last Event recorded.
 
     Written in the same status write as the transition, an Event is durable exactly when the transition
@@ -98,35 +97,15 @@ def enqueue_events(status: OutboxT, events: Iterable[_Emitted], now: datetime) -
     for event in events:
         number += 1
         pending.append(
-            PendingEvent(sequence=number, type=event.type, reason=event.reason, message=event.message[:1000], time=now)
+            PendingEvent(
+                sequence=number, type=event.type, reason=event.reason, message=event.message[:MESSAGE_LIMIT], time=now
+            )
         )
     if number == status.events_recorded:
         return status
     for dropped in pending[:-OUTBOX_LIMIT]:
         logger.warning("outbox full, Event %d dropped: %s %s", dropped.sequence, dropped.reason, dropped.message)
-    updated: OutboxT = status.model_copy(update={"events_recorded": number, "pending_events": pending[-OUTBOX_LIMIT:]})
-    return updated
-
-
-def write_told(
-    api: client.ApiClient,
-    plural: str,
-    body: dict[str, Any],
-    status: StatusModel,
-    *,
-    previous: StatusModel,
-    event: _Emitted,
-    now: datetime,
-) -> None:
-    """Write ``status`` and tell ``event``: through the outbox when the kind keeps one, else posted by kopf."""
-    meta = body["metadata"]
-    if isinstance(status, OutboxStatus):
-        recorded = enqueue_events(status, [event], now)
-        write_status(api, plural, meta["namespace"], meta["name"], recorded, previous=previous)
-        post_outbox(api, plural, body, recorded)
-        return
-    write_status(api, plural, meta["namespace"], meta["name"], status, previous=previous)
-    post_event(body, event.type, event.reason, event.message)
+    return status.model_copy(update={"events_recorded": number, "pending_events": pending[-OUTBOX_LIMIT:]})
 
 
 def event_name(name: str, uid: str, sequence: int) -> str:
@@ -135,7 +114,7 @@ def event_name(name: str, uid: str, sequence: int) -> str:
     return f"{name[:200]}.{digest}"
 
 
-def post_outbox(api: client.ApiClient, plural: str, body: dict[str, Any], status: OutboxT) -> OutboxT:
+def post_outbox(resources: Resources, plural: str, body: Mapping[str, Any], status: StatusT) -> StatusT:
     """Post the outbox's Events, oldest first, then clear the posted ones from status; returns the status written.
 
     Each is created under :func:`event_name`, so an Event posted before a crash and posted again after
@@ -146,13 +125,12 @@ def post_outbox(api: client.ApiClient, plural: str, body: dict[str, Any], status
     if not status.pending_events:
         return status
     meta = body["metadata"]
-    events = client.CoreV1Api(api)
     remaining = list(status.pending_events)
     while remaining:
         pending = remaining[0]
         try:
-            events.create_namespaced_event(meta["namespace"], _event(body, pending))
-        except client.ApiException as error:
+            resources.create_event(meta["namespace"], _event(body, pending))
+        except ApiException as error:
             if error.status in (400, 422):
                 logger.error("%s/%s: Event %s refused: %s", meta["namespace"], meta["name"], pending.reason, error.body)
             elif error.status != 409:  # 409: posted before a crash, and that is the point
@@ -161,16 +139,12 @@ def post_outbox(api: client.ApiClient, plural: str, body: dict[str, Any], status
         remaining.pop(0)
     if len(remaining) == len(status.pending_events):
         return status
-    cleared: OutboxT = status.model_copy(update={"pending_events": remaining})
-    objects = client.CustomObjectsApi(api)
     patch = {"status": {"pendingEvents": [p.model_dump(mode="json", by_alias=True) for p in remaining]}}
-    objects.patch_namespaced_custom_object_status(
-        GROUP, VERSION, meta["namespace"], plural, meta["name"], patch, _content_type=MERGE
-    )
-    return cleared
+    resources.patch_status(plural, meta["namespace"], meta["name"], patch)
+    return status.model_copy(update={"pending_events": remaining})
 
 
-def _event(body: dict[str, Any], pending: PendingEvent) -> dict[str, Any]:
+def _event(body: Mapping[str, Any], pending: PendingEvent) -> dict[str, Any]:
     meta = body["metadata"]
     stamp = pending.time.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
@@ -179,13 +153,7 @@ def _event(body: dict[str, Any], pending: PendingEvent) -> dict[str, Any]:
             "namespace": meta["namespace"],
             "annotations": {SEQUENCE_ANNOTATION: str(pending.sequence)},
         },
-        "involvedObject": {
-            "apiVersion": body.get("apiVersion") or f"{GROUP}/{VERSION}",
-            "kind": body.get("kind"),
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta["uid"],
-        },
+        "involvedObject": _involved(body),
         "type": pending.type,
         "reason": pending.reason,
         "message": pending.message,
@@ -197,19 +165,48 @@ def _event(body: dict[str, Any], pending: PendingEvent) -> dict[str, Any]:
     }
 
 
-def post_event(body: Any, type_: str, reason: str, message: str) -> None:
-    """A Kubernetes Event on the resource (kopf posts it asynchronously, with its own retries).
+def post_event(resources: Resources, about: Mapping[str, Any], event: Event, now: datetime) -> None:
+    """An Event on another object (a DriftMonitor's action, told on its target ModelDeployment).
 
-    For Events that do not record a transition (a condition that says the same); a transition's Events
-    go through the outbox (:func:`enqueue_events`, :func:`post_outbox`), which survives a crash.
+    Not a transition of that object, so not in its outbox: posted once under a generated name, and a
+    refusal is only logged (the acting resource's own status already records what was done).
     """
-    kopf.event(body, type=type_, reason=reason, message=message[:1000])
+    meta = about["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        resources.create_event(
+            meta["namespace"],
+            {
+                "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
+                "involvedObject": _involved(about),
+                "type": event.type,
+                "reason": event.reason,
+                "message": event.message[:MESSAGE_LIMIT],
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+                "source": {"component": "modelrollout"},
+                "reportingComponent": "modelrollout",
+            },
+        )
+    except ApiException as error:
+        logger.warning("%s/%s: Event %s not posted: %s", meta["namespace"], meta["name"], event.reason, error.reason)
 
 
-def clear_action(api: client.ApiClient, plural: str, namespace: str, name: str, action_id: str) -> None:
+def _involved(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": body.get("apiVersion") or f"{GROUP}/{VERSION}",
+        "kind": body.get("kind"),
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta["uid"],
+    }
+
+
+def clear_action(resources: Resources, plural: str, namespace: str, name: str, action_id: str) -> None:
     """Remove a consumed action's annotations, unless a newer action replaced them meanwhile."""
-    objects = client.CustomObjectsApi(api)
-    live = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    live = resources.get(plural, namespace, name)
     annotations = live.get("metadata", {}).get("annotations") or {}
     if ACTION_ANNOTATION not in annotations:
         return
@@ -222,7 +219,7 @@ def clear_action(api: client.ApiClient, plural: str, namespace: str, name: str, 
         }
     }
     try:
-        objects.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch, _content_type=MERGE)
-    except client.ApiException as error:
-        if error.status != 409:
+        resources.patch(plural, namespace, name, patch)
+    except ApiException as error:
+        if not is_status(error, 409):
             raise

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout.engine.writing import merge_patch
+from tests.support.kubernetes import apply_merge_patch
 
 # Status is dumped without None values, so documents never hold null themselves.
 values = st.recursive(
@@ -14,19 +15,6 @@ values = st.recursive(
     max_leaves=8,
 )
 documents = st.dictionaries(st.text(max_size=2), values, max_size=4)
-
-
-def apply_merge_patch(target: object, patch: object) -> object:
-    """RFC 7386, section 2, as the API server applies it."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 def test_an_unset_field_is_patched_to_null() -> None:

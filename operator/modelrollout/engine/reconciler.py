@@ -1,0 +1,312 @@
+"""The one reconciliation loop every kind runs: the whole tick, in the same order for all three.
+
+A tick of a resource goes:
+
+1. **quiet check** on the cached body: a resource with nothing due (same
+   generation, no action, no outbox, no resync due, and nothing due in its
+   own life cycle, as the kind says) costs nothing, not even a read;
+2. **fresh read** (one GET): kopf's cached body lags our own status writes by
+   a watch event, and deciding from a stale status would replay the last
+   transition;
+3. **Events first**: what the outbox still holds from before a crash;
+4. **parse** the spec; one the schema let through but the rules reject is
+   reported once as the ``InvalidSpec`` condition with a Warning Event, and
+   nothing else changes; a spec that became valid clears the condition;
+5. the **kind's own work**: observe, decide (pure), record (status before
+   Events, :func:`modelrollout.engine.writing.record`), act, decide again on
+   what the act read back, record;
+6. **telemetry**, and the ``Reconciled`` condition: whatever stopped the tick
+   (an API refusal, a bug) is a condition naming the object and field, never
+   an exception into kopf, and the next try comes after a short back-off.
+
+Each kind's engine module keeps only what is its own (:class:`Kind`): when it
+is quiet, and what it observes and how it acts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import kopf
+from kubernetes import client
+from pydantic import BaseModel, ValidationError
+
+from modelrollout import GROUP, VERSION, telemetry
+from modelrollout.api.conditions import ConditionStatus, find_condition, set_condition
+from modelrollout.api.status import ResourceStatus
+from modelrollout.core.actions import ACTION_ANNOTATION
+from modelrollout.core.decisions import Event
+from modelrollout.engine.context import Context
+from modelrollout.engine.resources import ApiResources, Resources
+from modelrollout.engine.writing import MESSAGE_LIMIT, post_outbox, record
+from modelrollout.kube.client import api_client, is_status
+
+logger = logging.getLogger(__name__)
+
+RECONCILED = "Reconciled"
+"""The condition that says whether the last reconciliation ran through, and if not, what stopped it."""
+INVALID_SPEC = "InvalidSpec"
+_API_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid"}
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+StatusT = TypeVar("StatusT", bound=ResourceStatus)
+
+
+@dataclass
+class Tick:
+    """One reconciliation of one resource: the clients, the body as last read, and the time."""
+
+    context: Context
+    api: client.ApiClient
+    """For the adapters that converge derived objects and routes (``kube/``, ``routing/``)."""
+    resources: Resources
+    """For the engine's own calls (its resources, their Events, what they name)."""
+    body: dict[str, Any]
+    now: datetime
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = self.body["metadata"]
+        return meta
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation") or 1)
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.meta.get("annotations") or {})
+
+
+class Kind(Protocol[SpecT, StatusT]):
+    """What one kind brings to the loop: its models, when it is quiet, and its own work."""
+
+    name: str
+    """The controller's name in telemetry and bookkeeping (``modeldeployment``)."""
+    plural: str
+    spec_model: type[SpecT]
+    status_model: type[StatusT]
+    resyncs: bool
+    """Whether a resource at rest is re-verified every ``resync_seconds`` (derived objects, routes)."""
+
+    def at_rest(self, spec: Mapping[str, Any], status: StatusT, now: datetime) -> bool:
+        """Nothing of the kind's own life cycle is due (the loop checks generation, actions and the outbox)."""
+        ...
+
+    def reconcile(self, tick: Tick, spec: SpecT, status: StatusT) -> StatusT:
+        """Observe, decide, record, act; returns the status as recorded."""
+        ...
+
+
+class Reconciler(Generic[SpecT, StatusT]):
+    """Runs :class:`Kind` ticks: the loop above, the back-off, and the ``Reconciled`` condition."""
+
+    def __init__(
+        self,
+        kind: Kind[SpecT, StatusT],
+        context: Context,
+        *,
+        api: Callable[[], client.ApiClient] = api_client,
+        resources: Callable[[client.ApiClient], Resources] = ApiResources,
+    ) -> None:
+        self.kind = kind
+        self.context = context
+        self._api = api
+        self._resources = resources
+
+    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None) -> StatusT | None:
+        """One reconciliation of ``body`` (kopf's cached copy); never raises. Returns the status recorded,
+        or None when the resource was quiet or the tick failed."""
+        api = self._api()
+        tick = Tick(self.context, api, self._resources(api), dict(body), now or datetime.now(UTC))
+        key = (self.kind.name, tick.namespace, tick.name)
+        if self.context.backing_off(*key, tick.generation):
+            return None
+        try:
+            if self._quiet(tick):
+                return None
+            status = self._run(tick)
+        except Exception as error:  # the point: no error escapes a tick
+            delay = self.context.failed(*key, tick.generation)
+            reason, message = describe(error)
+            if reason == "InternalError":
+                logger.exception("%s/%s: reconciliation failed, retrying in %.0fs", tick.namespace, tick.name, delay)
+            else:
+                logger.warning("%s/%s: %s (retrying in %.0fs)", tick.namespace, tick.name, message, delay)
+            self._set_reconciled(tick, "False", reason, message)
+            return None
+        # The memory of failures is this process's; after a restart, the status itself tells.
+        if self.context.recovered(*key) or _failure_recorded(status):
+            self._set_reconciled(tick, "True", RECONCILED, "")
+        return status
+
+    def _quiet(self, tick: Tick) -> bool:
+        cached = parse_status(self.kind.status_model, tick.body.get("status"))
+        if cached.observed_generation != tick.generation or ACTION_ANNOTATION in tick.annotations:
+            return False
+        if cached.pending_events:  # Events recorded before a crash: posted before anything else
+            return False
+        every = self.context.settings.resync_seconds
+        if self.kind.resyncs and self.context.due(self.kind.name, tick.namespace, tick.name, every):
+            return False
+        return self.kind.at_rest(dict(tick.body.get("spec") or {}), cached, tick.now)
+
+    def _run(self, tick: Tick) -> StatusT:
+        started = time.monotonic()
+        kind = self.kind
+        tick.body = tick.resources.get(kind.plural, tick.namespace, tick.name)
+        status = post_outbox(
+            tick.resources, kind.plural, tick.body, parse_status(kind.status_model, tick.body.get("status"))
+        )
+        try:
+            spec = kind.spec_model.model_validate(tick.body.get("spec") or {})
+        except ValidationError as error:
+            return self._invalid_spec(tick, status, error)
+        status = self._spec_valid(tick, status)
+        status = kind.reconcile(tick, spec, status)
+        self.context.synced(kind.name, tick.namespace, tick.name)
+        telemetry.reconcile_seconds.labels(kind.name).observe(time.monotonic() - started)
+        return status
+
+    def _invalid_spec(self, tick: Tick, status: StatusT, error: ValidationError) -> StatusT:
+        """A spec the schema let through but the rules reject: say so once, and change nothing else."""
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
+        message = message[:MESSAGE_LIMIT]
+        existing = find_condition(status.conditions, INVALID_SPEC)
+        if existing is not None and existing.status == "True" and existing.message == message:
+            return status
+        updated = _with_condition(status, tick, INVALID_SPEC, "True", reason="ValidationFailed", message=message)
+        told = Event("Warning", INVALID_SPEC, message)
+        return record(tick.resources, self.kind.plural, tick.body, status, updated, events=(told,), now=tick.now)
+
+    def _spec_valid(self, tick: Tick, status: StatusT) -> StatusT:
+        invalid = find_condition(status.conditions, INVALID_SPEC)
+        if invalid is None or invalid.status != "True":
+            return status
+        updated = _with_condition(status, tick, INVALID_SPEC, "False", reason="Valid", message="")
+        return record(tick.resources, self.kind.plural, tick.body, status, updated, now=tick.now)
+
+    def _set_reconciled(self, tick: Tick, value: ConditionStatus, reason: str, message: str) -> None:
+        """Write the Reconciled condition on the freshly read status; a failure to do so is only logged."""
+        plural = self.kind.plural
+        try:
+            fresh = tick.resources.get(plural, tick.namespace, tick.name)
+            status = parse_status(self.kind.status_model, fresh.get("status"))
+            existing = find_condition(status.conditions, RECONCILED)
+            if existing is None and value == "True":
+                return
+            if existing is not None and (existing.status, existing.reason, existing.message) == (
+                value,
+                reason,
+                message,
+            ):
+                return
+            updated = _with_condition(status, tick, RECONCILED, value, reason=reason, message=message)
+            told = (Event("Warning", reason, message),) if value == "False" else ()
+            record(tick.resources, plural, fresh, status, updated, events=told, now=tick.now)
+        except Exception as error:  # reporting must not raise either
+            if not is_status(error, 404):  # a resource deleted meanwhile has nothing left to report on
+                logger.error("%s/%s: cannot record the outcome: %s", tick.namespace, tick.name, describe(error)[1])
+
+
+def register(reconciler: Reconciler[Any, Any], *, on_delete: Callable[[str, str, Mapping[str, Any]], None]) -> None:
+    """One kopf timer per resource of the kind runs the loop; ``on_delete`` drops what the kind keeps.
+
+    Deletion is optional (no finalizer) unless the kind's ``on_delete`` must act before the object goes.
+    """
+    kind = reconciler.kind
+    settings = reconciler.context.settings
+
+    @kopf.timer(GROUP, VERSION, kind.plural, interval=settings.tick_seconds, sharp=False)
+    def tick(body: kopf.Body, **_: Any) -> None:
+        reconciler.tick(body)
+
+    @kopf.on.delete(GROUP, VERSION, kind.plural, optional=not getattr(kind, "finalizes", False))
+    def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
+        on_delete(namespace or "", name, dict(spec))
+        reconciler.context.forget(kind.name, namespace or "", name)
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """A failure as a condition's reason and message: what was refused, by whom, and why, in the API
+    server's own words (which name the object and the field); never a traceback."""
+    reason = getattr(error, "condition_reason", None)
+    if isinstance(reason, str):
+        return reason, str(error)[:MESSAGE_LIMIT]
+    if isinstance(error, client.ApiException):
+        return _API_REASONS.get(error.status or 0, "ApiError"), api_error_message(error)[:MESSAGE_LIMIT]
+    return "InternalError", f"{type(error).__name__}: {error}"[:MESSAGE_LIMIT]
+
+
+def api_error_message(error: client.ApiException) -> str:
+    """The API server's message from a refused call (its Status body), else the HTTP status line."""
+    detail = ""
+    try:
+        body = json.loads(error.body) if error.body else {}
+        detail = str(body.get("message") or "") if isinstance(body, dict) else ""
+    except (TypeError, ValueError):
+        detail = ""
+    return f"{error.status} {error.reason}: {detail}" if detail else f"{error.status} {error.reason}"
+
+
+def parse_status(model: type[StatusT], raw: Mapping[str, Any] | None) -> StatusT:
+    """The status as the model reads it; an unreadable one (an older schema, a hand edit) starts afresh
+    rather than stopping the controller."""
+    try:
+        return model.model_validate(dict(raw or {}))
+    except ValidationError:
+        logger.warning("unreadable %s, starting from an empty one: %s", model.__name__, raw)
+        return model()
+
+
+def _with_condition(
+    status: StatusT, tick: Tick, type_: str, value: ConditionStatus, *, reason: str, message: str
+) -> StatusT:
+    conditions = set_condition(
+        status.conditions,
+        type_,
+        value,
+        reason=reason,
+        message=message,
+        now=tick.now,
+        generation=tick.generation,
+    )
+    return status.model_copy(update={"conditions": conditions})
+
+
+def _failure_recorded(status: StatusT | None) -> bool:
+    if status is None:
+        return False
+    condition = find_condition(status.conditions, RECONCILED)
+    return condition is not None and condition.status == "False"
+
+
+class NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """kopf's diff-base that remembers nothing: our timers decide from status, never from kopf's diff.
+
+    kopf's default keeps the whole spec in the ``last-handled-configuration`` annotation; annotations are
+    limited to 256 KiB in total, so a big spec made every patch of kopf's fail and the object was throttled
+    for good. Reporting the current essence as the last handled one makes every change a no-op for kopf's
+    change detection (we register no create/update handlers), and nothing is written.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        essence: kopf.BodyEssence = self.build(body=body)
+        return essence
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        del body, patch, essence
