@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -225,6 +226,27 @@ def test_no_traffic_goes_to_a_canary_without_ready_pods() -> None:
     assert "ready replicas" in world.status.message
     world.canary_ready = True
     world.run_until(lambda s: s.canary_weight == 5)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"smokeTest": SMOKE}], ids=["without-smoke-tests", "after-smoke-tests"])
+def test_the_router_gets_no_canary_weight_until_the_canary_is_ready(overrides: dict[str, Any]) -> None:
+    """``Observations.canary_ready`` gates the first traffic: the router itself stays at 0% until it is True."""
+    world = deployed()
+    world.change(make_spec("2", **overrides))
+    world.canary_ready = False
+    world.run(20, seconds=5)
+    assert world.weights_seen == [0]
+    assert [d.desired.canary_weight for d in world.decisions] == [0] * 20
+    assert world.decisions[-1].desired.canary_replicas == 1
+    assert world.status.current_step_index is None
+    if overrides:
+        assert world.status.smoke_test is not None
+        assert world.status.smoke_test.state == "Passed"
+    world.canary_ready = True
+    decision = world.tick()
+    assert decision.desired.canary_weight == 5
+    assert world.weights_seen == [0, 5]
+    assert world.status.step_started_at is not None
 
 
 def test_a_first_revision_is_stable_only_once_its_pods_are_ready() -> None:

@@ -1,4 +1,4 @@
-"""The ModelDeployment state machine: (spec, status, observations, now) -> (status, desired state, events).
+"""The ModelDeployment state machine: (spec, status, observations) -> (status, desired state, events).
 
 Nothing here performs I/O or reads the clock. The engine observes the world,
 calls :func:`decide`, writes the returned status and converges the cluster to
@@ -6,20 +6,40 @@ the returned :class:`Desired` state. Because every step of progress is written
 to status before it is acted on, and acting is idempotent, a restarted
 operator resumes where it stopped: it re-verifies the router, and never
 repeats a finished step or skips a pending one.
+
+A revision's life cycle, in the order of the transitions below:
+
+- A spec whose model, template or port differ from the current revision's
+  starts a new revision: Progressing, or SmokeTesting first when the spec has
+  smoke tests. Nothing about the stable revision changes.
+- Smoke tests run against the canary before it gets any traffic. A failed or
+  timed-out attempt leaves it Failed (aborted): traffic never moved.
+- Once the smoke tests passed and the canary's pods are ready, traffic moves
+  through the canary steps (a first revision, with nothing stable yet,
+  becomes stable instead). A step starts when the router confirms its weight,
+  holds for its pause (or until a promote, when the pause has no duration)
+  and, when the step has guardrails, until its analysis passes. A
+  failed analysis, a tripped circuit breaker, missing data or an expired
+  maxStepDuration (the last two as the spec's policy says) rolls back:
+  Degraded, all traffic on stable, the spec untouched.
+- After the last step the canary is promoted to stable, and the resource is
+  Healthy once the router confirms that all traffic goes to it.
+
+People steer it with ``spec.paused`` (Paused: the weight holds) and one-off
+actions: promote (the next step now), promote-full (stable now), abort (roll
+back) and retry (an aborted or failed revision starts over: smoke tests,
+then the first step). Undo is a spec change: the stable revision's spec
+drops the canary, and an older revision's spec is rolled out as a new one.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from modelrollout.api.base import duration_seconds
-from modelrollout.api.conditions import ConditionStatus, find_condition
 from modelrollout.api.modeldeployment import (
     AnalysisStatus,
-    CanaryStep,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     Outcome,
@@ -27,56 +47,22 @@ from modelrollout.api.modeldeployment import (
     RevisionRef,
     SmokeTestStatus,
 )
-from modelrollout.core.actions import InvalidAction, UserAction
+from modelrollout.core.actions import InvalidAction
 from modelrollout.core.analysis import AnalysisOutcome
-from modelrollout.core.decisions import Draft, Event
-from modelrollout.core.revisions import KnownRevision, RevisionContent, next_number, version_id
-
-
-@dataclass(frozen=True, slots=True)
-class SmokeObservation:
-    """The combined outcome of the current attempt's smoke Jobs, as their status says."""
-
-    state: Literal["Running", "Passed", "Failed"]
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Observations:
-    """What the engine saw this tick. ``analysis`` is present only when the engine ran one."""
-
-    now: datetime
-    generation: int
-    content: RevisionContent
-    known_revisions: tuple[KnownRevision, ...] = ()
-    stable_ready: bool = False
-    canary_ready: bool = False
-    smoke: SmokeObservation | None = None
-    router_weight: int | None = None
-    analysis: AnalysisOutcome | None = None
-    action: UserAction | InvalidAction | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Desired:
-    """The state the engine converges the cluster to. Re-applying it is harmless."""
-
-    stable: RevisionRef | None
-    stable_replicas: int
-    canary: RevisionRef | None
-    canary_replicas: int
-    canary_weight: int
-    smoke_attempt: int | None
-    """Smoke Jobs of this attempt must exist for the canary (None: no smoke Jobs wanted)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    status: ModelDeploymentStatus
-    desired: Desired
-    events: tuple[Event, ...] = ()
-    rollbacks: int = 0
-    keep_revisions: int = 10
+from modelrollout.core.decisions import Draft
+from modelrollout.core.revisions import next_number, version_id
+from modelrollout.core.rollout.scheduling import guardrails_due
+from modelrollout.core.rollout.status import (
+    current_number,
+    current_step,
+    current_version,
+    eta_words,
+    in_traffic_steps,
+    is_canary,
+    set_conditions,
+    step_number,
+)
+from modelrollout.core.rollout.values import Decision, Observations, desired
 
 
 @dataclass(slots=True)
@@ -87,58 +73,22 @@ class _Draft(Draft[ModelDeploymentStatus]):
 
 
 def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> Decision:
+    """One tick: a new revision if the spec changed one, then the user's action, the progress, and the conditions."""
     draft = _Draft(status, obs.now, obs.generation)
     if status.current_revision is None or status.current_revision.hash != obs.content.hash:
         _start_revision(spec, draft, obs)
     if obs.action is not None:
         _apply_action(spec, draft, obs)
     _advance(spec, draft, obs)
-    _set_conditions(spec, draft, obs)
+    set_conditions(spec, draft, obs.stable_ready)
     draft.update(observed_generation=obs.generation)
     return Decision(
         status=draft.status,
-        desired=_desired(spec, draft.status),
+        desired=desired(spec, draft.status),
         events=tuple(draft.events),
         rollbacks=draft.rollbacks,
         keep_revisions=spec.revision_history_limit,
     )
-
-
-def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    """Whether the engine should query Prometheus this tick."""
-    if not _in_traffic_steps(status) or spec.paused or status.step_started_at is None:
-        return False
-    if not (spec.circuit_breaker or (spec.analysis.metrics and _step(spec, status).analysis)):
-        return False
-    last = status.analysis.last_run_at
-    return last is None or (now - last).total_seconds() >= duration_seconds(spec.analysis.interval)
-
-
-def work_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    """Whether a tick can change anything without a new spec or action.
-
-    A step that merely holds its weight until its pause ends or its next
-    analysis is due needs no API calls; everything else (smoke tests,
-    unconfirmed weights, rest states under resync) does.
-    """
-    if not _in_traffic_steps(status) or status.step_started_at is None:
-        return True
-    if spec.paused:
-        return False
-    if analysis_due(spec, status, now):
-        return True
-    pause = _step(spec, status).pause.duration
-    if pause is None:
-        return False
-    return (now - status.step_started_at).total_seconds() >= duration_seconds(pause)
-
-
-def guardrails_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> bool:
-    """Whether this step's guardrails are evaluated (circuit breakers always are)."""
-    return bool(spec.analysis.metrics) and _step(spec, status).analysis
-
-
-# --- transitions -----------------------------------------------------------------------------------------------
 
 
 def _start_revision(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
@@ -215,18 +165,18 @@ def _apply_action(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -
         return
     status = draft.status
     if action.name == "abort":
-        if _is_canary(status) and not status.aborted:
+        if is_canary(status) and not status.aborted:
             _roll_back(spec, draft, "Aborted", "aborted by a user", outcome="Aborted")
         else:
             draft.emit("Warning", "ActionIgnored", "abort: no canary in progress")
     elif action.name == "retry":
-        if _is_canary(status) and status.aborted:
+        if is_canary(status) and status.aborted:
             _retry(spec, draft)
         else:
             draft.emit("Warning", "ActionIgnored", "retry: nothing was aborted or failed")
     elif action.name == "promote":
-        if _in_traffic_steps(status) and not status.aborted:
-            draft.emit("Normal", "Promoted", f"step {_step_number(status)} promoted by a user")
+        if in_traffic_steps(status) and not status.aborted:
+            draft.emit("Normal", "Promoted", f"step {step_number(status)} promoted by a user")
             _next_step(spec, draft, obs)
         else:
             draft.emit(
@@ -234,7 +184,7 @@ def _apply_action(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -
             )
     elif action.name == "promote-full":
         smoke_done = status.smoke_test is None or status.smoke_test.state == "Passed"
-        if _is_canary(status) and not status.aborted and smoke_done:
+        if is_canary(status) and not status.aborted and smoke_done:
             draft.emit("Normal", "Promoted", "fully promoted by a user, skipping the remaining steps")
             _promote(draft, obs)
         else:
@@ -243,8 +193,8 @@ def _apply_action(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -
 
 def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
     status = draft.status
-    if not _is_canary(status) or status.aborted:
-        if not _is_canary(status):
+    if not is_canary(status) or status.aborted:
+        if not is_canary(status):
             _settle_stable(draft, obs)
         return
     smoke = status.smoke_test
@@ -263,9 +213,9 @@ def _advance(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> Non
             draft.update(
                 step_started_at=obs.now,
                 canary_started_at=status.canary_started_at or obs.now,
-                message=f"step {_step_number(status)}: {status.canary_weight}% of traffic on the canary",
+                message=f"step {step_number(status)}: {status.canary_weight}% of traffic on the canary",
             )
-            draft.emit("Normal", "StepStarted", f"canary at {status.canary_weight}% (step {_step_number(status)})")
+            draft.emit("Normal", "StepStarted", f"canary at {status.canary_weight}% (step {step_number(status)})")
         else:
             seen = "unknown" if obs.router_weight is None else f"{obs.router_weight}%"
             draft.update(message=f"waiting for the router to reach {status.canary_weight}% (now {seen})")
@@ -304,7 +254,7 @@ def _run_smoke(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> N
     started = smoke.started_at or obs.now
     if obs.smoke is not None and obs.smoke.state == "Passed":
         draft.update(smoke_test=smoke.model_copy(update={"state": "Passed", "finished_at": obs.now}))
-        draft.emit("Normal", "SmokeTestPassed", f"revision {_version(status)} passed its smoke tests")
+        draft.emit("Normal", "SmokeTestPassed", f"revision {current_version(status)} passed its smoke tests")
         _begin_traffic(spec, draft, obs)
         return
     failed = obs.smoke is not None and obs.smoke.state == "Failed"
@@ -318,16 +268,16 @@ def _run_smoke(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> N
             aborted=True,
             canary_weight=0,
             phase="Failed",
-            message=f"revision {_version(status)} failed its smoke tests: {reason}",
-            history=_record(list(status.history), _number(status), "SmokeFailed", reason),
+            message=f"revision {current_version(status)} failed its smoke tests: {reason}",
+            history=_record(list(status.history), current_number(status), "SmokeFailed", reason),
         )
-        draft.emit("Warning", "SmokeTestFailed", f"revision {_version(status)}: {reason}")
+        draft.emit("Warning", "SmokeTestFailed", f"revision {current_version(status)}: {reason}")
         return
     state = "Running" if obs.smoke is not None else smoke.state
     draft.update(
         smoke_test=smoke.model_copy(update={"state": state, "started_at": started}),
         phase="SmokeTesting",
-        message=f"smoke tests of revision {_version(status)} (attempt {smoke.attempt}) are running",
+        message=f"smoke tests of revision {current_version(status)} (attempt {smoke.attempt}) are running",
     )
 
 
@@ -336,7 +286,8 @@ def _begin_traffic(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) 
     if not obs.canary_ready:
         draft.update(
             phase="Progressing",
-            message=f"waiting for revision {_version(draft.status)} to have ready replicas before it gets traffic",
+            message=f"waiting for revision {current_version(draft.status)} to have ready replicas"
+            " before it gets traffic",
         )
         return
     if draft.status.stable_revision is None:
@@ -376,12 +327,10 @@ def _next_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> N
 
 def _maybe_finish_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
     status = draft.status
-    step = _step(spec, status)
+    step = current_step(spec, status)
     assert status.step_started_at is not None
     if step.pause.duration is None:
-        draft.update(
-            phase="Paused", message=f"step {_step_number(status)} at {status.canary_weight}% waits for promote"
-        )
+        draft.update(phase="Paused", message=f"step {step_number(status)} at {status.canary_weight}% waits for promote")
         return
     held = (obs.now - status.step_started_at).total_seconds()
     if held < duration_seconds(step.pause.duration):
@@ -393,8 +342,8 @@ def _maybe_finish_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observatio
             return
         waiting = status.analysis.verdict or "no analysis yet"
         draft.update(
-            message=f"step {_step_number(status)} held {held:.0f}s; waiting for a passing analysis ({waiting}"
-            f"{_eta_words(status.analysis)})"
+            message=f"step {step_number(status)} held {held:.0f}s; waiting for a passing analysis ({waiting}"
+            f"{eta_words(status.analysis)})"
         )
         return
     _next_step(spec, draft, obs)
@@ -403,7 +352,7 @@ def _maybe_finish_step(spec: ModelDeploymentSpec, draft: _Draft, obs: Observatio
 def _time_out(spec: ModelDeploymentSpec, draft: _Draft, held: float) -> None:
     """maxStepDuration ran out without a Pass: the stated policy, and never a promotion."""
     status = draft.status
-    reason = f"step {_step_number(status)} found no Pass within maxStepDuration {spec.analysis.max_step_duration}"
+    reason = f"step {step_number(status)} found no Pass within maxStepDuration {spec.analysis.max_step_duration}"
     if spec.analysis.on_step_timeout == "Rollback":
         _roll_back(spec, draft, "StepTimedOut", reason)
         return
@@ -412,25 +361,8 @@ def _time_out(spec: ModelDeploymentSpec, draft: _Draft, held: float) -> None:
         draft.update(analysis=status.analysis.model_copy(update={"timed_out": True}))
     draft.update(
         message=f"{reason} (held {held:.0f}s); holding at {status.canary_weight}% and still gathering evidence"
-        f"{_eta_words(status.analysis)}"
+        f"{eta_words(status.analysis)}"
     )
-
-
-def _eta_words(analysis: AnalysisStatus) -> str:
-    if analysis.needed_samples is None:
-        return ""
-    words = f"; about {analysis.needed_samples:,.0f} more canary requests"
-    if analysis.eta_seconds is not None and analysis.canary_request_rate:
-        words += f": about {_duration_words(analysis.eta_seconds)} at {analysis.canary_request_rate:.3g} req/s"
-    return words
-
-
-def _duration_words(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _record_analysis(spec: ModelDeploymentSpec, draft: _Draft, outcome: AnalysisOutcome, obs: Observations) -> None:
@@ -508,12 +440,12 @@ def _roll_back(
         aborted=True,
         canary_weight=0,
         phase="Degraded",
-        message=f"revision {_version(status)} rolled back: {message}",
-        history=_record(list(status.history), _number(status), outcome, message),
+        message=f"revision {current_version(status)} rolled back: {message}",
+        history=_record(list(status.history), current_number(status), outcome, message),
     )
     draft.rollbacks += 1
     stable = status.stable_revision.version_id if status.stable_revision else "none"
-    draft.emit("Warning", reason, f"revision {_version(status)} rolled back to {stable}: {message}")
+    draft.emit("Warning", reason, f"revision {current_version(status)} rolled back to {stable}: {message}")
 
 
 def _retry(spec: ModelDeploymentSpec, draft: _Draft) -> None:
@@ -533,10 +465,10 @@ def _retry(spec: ModelDeploymentSpec, draft: _Draft) -> None:
         canary_weight=0,
         analysis=AnalysisStatus(),
         phase="SmokeTesting" if next_smoke else "Progressing",
-        history=_record(list(status.history), _number(status), "Pending", None),
-        message=f"revision {_version(status)} retried",
+        history=_record(list(status.history), current_number(status), "Pending", None),
+        message=f"revision {current_version(status)} retried",
     )
-    draft.emit("Normal", "Retried", f"revision {_version(status)} retried by a user")
+    draft.emit("Normal", "Retried", f"revision {current_version(status)} retried by a user")
 
 
 def _promote(draft: _Draft, obs: Observations) -> None:
@@ -559,127 +491,5 @@ def _promote(draft: _Draft, obs: Observations) -> None:
     draft.emit("Normal", "RolloutCompleted", f"revision {current.version_id} is stable")
 
 
-# --- status helpers -------------------------------------------------------------------------------------------
-
-
-def _set_conditions(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations) -> None:
-    status = draft.status
-    put = draft.condition
-    stable = status.stable_revision
-    if stable is None:
-        put("Available", "False", "NoStableRevision", "no revision is stable yet")
-    elif obs.stable_ready:
-        put("Available", "True", "StableServing", f"revision {stable.version_id} serves")
-    else:
-        put("Available", "False", "StableNotReady", f"revision {stable.version_id} has no ready replicas")
-    canary = _is_canary(status)
-    message = status.message or ""
-    if canary and not status.aborted:
-        put("Progressing", "True", status.phase, message)
-    else:
-        put("Progressing", "False", "RolloutStopped" if canary else "RolloutComplete", message)
-    if canary and status.aborted:
-        put("Degraded", "True", "SmokeTestFailed" if status.phase == "Failed" else "RolledBack", message)
-    else:
-        put("Degraded", "False", "AsExpected")
-    smoke = status.smoke_test
-    if smoke is not None:
-        put("SmokeTestPassed", _TRI_STATE.get(smoke.state, "Unknown"), f"Smoke{smoke.state}", smoke.reason or "")
-    verdict = status.analysis.verdict
-    if verdict is not None:
-        put("AnalysisPassing", _TRI_STATE.get(verdict, "Unknown"), f"Analysis{verdict}")
-    underpowered = _underpowered(spec, status, obs.now)
-    if underpowered is not None:
-        put("Underpowered", "True", "SlowerThanMaxStepDuration", underpowered)
-    elif find_condition(status.conditions, "Underpowered") is not None:
-        put("Underpowered", "False", "DecisionExpectedInTime")
-    paused = status.phase == "Paused"
-    put("Paused", "True" if paused else "False", "Paused" if paused else "Running")
-
-
-def _underpowered(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> str | None:
-    """Why the current step is not expected to decide within maxStepDuration at the observed traffic, if so."""
-    analysis, limit = status.analysis, spec.analysis.max_step_duration
-    if not _in_traffic_steps(status) or status.step_started_at is None or limit is None:
-        return None
-    if analysis.verdict != "Waiting" or analysis.eta_seconds is None or not analysis.canary_request_rate:
-        return None
-    allowed = duration_seconds(limit)
-    remaining = allowed - (now - status.step_started_at).total_seconds()
-    if analysis.eta_seconds <= remaining or analysis.needed_samples is None:
-        return None
-    total_rate = analysis.canary_request_rate * 100.0 / max(status.canary_weight, 1)
-    weight = 100.0 * analysis.needed_samples / (total_rate * allowed) if total_rate > 0 else math.inf
-    suggestion = f"a weight of about {math.ceil(weight)}% or " if weight <= 100 else ""
-    return (
-        f"step {_step_number(status)} at {status.canary_weight}% needs about {analysis.needed_samples:,.0f} more "
-        f"canary requests: about {_duration_words(analysis.eta_seconds)} at {analysis.canary_request_rate:.3g} req/s, "
-        f"beyond maxStepDuration {limit}; {suggestion}maxStepDuration of "
-        f"{_duration_words(analysis.eta_seconds)} would suffice"
-    )
-
-
-_TRI_STATE: dict[str, ConditionStatus] = {"Passed": "True", "Failed": "False", "Pass": "True", "Fail": "False"}
-
-
-def _desired(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Desired:
-    stable = status.stable_revision
-    canary = status.current_revision if _is_canary(status) else None
-    weight = status.canary_weight if canary is not None and not status.aborted else 0
-    canary_replicas = 0
-    smoke_attempt = None
-    if canary is not None and not status.aborted:
-        canary_replicas = max(1, math.ceil(spec.replicas * weight / 100))
-        if status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running"):
-            smoke_attempt = status.smoke_test.attempt
-    return Desired(
-        stable=stable,
-        stable_replicas=spec.replicas if stable is not None else 0,
-        canary=canary,
-        canary_replicas=canary_replicas,
-        canary_weight=weight,
-        smoke_attempt=smoke_attempt,
-    )
-
-
 def _record(history: list[RevisionRecord], number: int, outcome: Outcome, reason: str | None) -> list[RevisionRecord]:
     return [r.model_copy(update={"outcome": outcome, "reason": reason}) if r.number == number else r for r in history]
-
-
-def _is_canary(status: ModelDeploymentStatus) -> bool:
-    current, stable = status.current_revision, status.stable_revision
-    return current is not None and (stable is None or current.hash != stable.hash)
-
-
-def _in_traffic_steps(status: ModelDeploymentStatus) -> bool:
-    return _is_canary(status) and status.current_step_index is not None and not status.aborted
-
-
-def _step(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> CanaryStep:
-    steps = spec.strategy.canary.steps
-    index = min(status.current_step_index or 0, len(steps) - 1)
-    return steps[index]
-
-
-def _step_number(status: ModelDeploymentStatus) -> int:
-    return (status.current_step_index or 0) + 1
-
-
-def _version(status: ModelDeploymentStatus) -> str:
-    return status.current_revision.version_id if status.current_revision else "?"
-
-
-def _number(status: ModelDeploymentStatus) -> int:
-    return status.current_revision.number if status.current_revision else 0
-
-
-__all__ = [
-    "Decision",
-    "Desired",
-    "Event",
-    "Observations",
-    "SmokeObservation",
-    "analysis_due",
-    "decide",
-    "work_due",
-]
