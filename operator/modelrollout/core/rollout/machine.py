@@ -116,9 +116,6 @@ def _start_revision(spec: ModelDeploymentSpec, draft: _Draft, obs: Observations)
         draft.emit("Normal", "ReturnedToStable", f"spec matches stable revision {stable.version_id}")
         return
     number = next_number(list(obs.known_revisions))
-    known = next((r for r in obs.known_revisions if r.hash == content_hash), None)
-    if known is not None and known.number == number - 1 and previous is not None and previous.hash == content_hash:
-        number = known.number
     ref = RevisionRef(
         number=number,
         version_id=version_id(number, content_hash),
