@@ -20,7 +20,7 @@ from modelrollout.core.drift.alerts import (
 )
 from modelrollout.core.drift.binning import live_counts
 from modelrollout.core.drift.evaluation import Evaluation, evaluate
-from modelrollout.core.drift.machine import decide, evaluation_due, invalid_spec
+from modelrollout.core.drift.machine import decide, evaluation_due
 from modelrollout.core.drift.outcomes import Decision, Failure
 from modelrollout.core.drift.planning import (
     Answers,
@@ -50,7 +50,6 @@ __all__ = [
     "delivery_due",
     "evaluate",
     "evaluation_due",
-    "invalid_spec",
     "live_counts",
     "parse_reference",
     "plan_queries",

@@ -13,7 +13,8 @@ A DriftMonitor lives from evaluation to evaluation; the engine runs one attempt 
    outcome through :func:`~.alerts.alert_delivered` / :func:`~.alerts.alert_failed` and
    :func:`~.alerts.action_done` / :func:`~.alerts.action_failed`.
 
-A spec the schema let through but the rules reject ends the attempt at :func:`invalid_spec` instead.
+A spec the schema let through but the rules reject never gets here: the engine reports it, as for
+every kind, with the ``InvalidSpec`` condition.
 Whatever the outcome, the engine writes the returned status before it publishes the Events.
 Keeping delivery state in status makes every side effect happen once per drift episode, survives
 restarts, and lets a failing webhook back off without ever holding up the next evaluation.
@@ -31,9 +32,6 @@ from modelrollout.core.decisions import Draft
 from modelrollout.core.drift.alerts import update_alert
 from modelrollout.core.drift.evaluation import Evaluation, drift_summary
 from modelrollout.core.drift.outcomes import Decision, Failure
-
-DEFAULT_HISTORY_LIMIT = DriftMonitorSpec.model_fields["history_limit"].default
-"""History kept when the spec cannot be read, so it does not tell how much to keep."""
 
 
 def evaluation_due(spec: DriftMonitorSpec, status: DriftMonitorStatus, generation: int, now: datetime) -> bool:
@@ -63,19 +61,6 @@ def decide(
         _failed(draft, outcome, spec.history_limit)
     else:
         _evaluated(spec, draft, outcome, revision)
-    return Decision(status=draft.status, events=tuple(draft.events))
-
-
-def invalid_spec(status: DriftMonitorStatus, message: str, *, now: datetime, generation: int) -> Decision:
-    """A spec the schema let through but the rules reject: Ready False until it is fixed."""
-    return decide_failure(status, Failure("InvalidSpec", message), now=now, generation=generation)
-
-
-def decide_failure(status: DriftMonitorStatus, failure: Failure, *, now: datetime, generation: int) -> Decision:
-    """:func:`decide` for a failure that happened before the spec could be read."""
-    draft = Draft(status=status, now=now, generation=generation)
-    draft.update(observed_generation=generation, last_attempt_time=now)
-    _failed(draft, failure, DEFAULT_HISTORY_LIMIT)
     return Decision(status=draft.status, events=tuple(draft.events))
 
 

@@ -7,7 +7,6 @@ tick is worth taking). The engine, the converger and the tests import from
 here only.
 """
 
-from modelrollout.core.decisions import Event
 from modelrollout.core.rollout.machine import decide
 from modelrollout.core.rollout.scheduling import analysis_due, guardrails_due, work_due
 from modelrollout.core.rollout.values import Decision, Desired, Observations, SmokeObservation
@@ -15,7 +14,6 @@ from modelrollout.core.rollout.values import Decision, Desired, Observations, Sm
 __all__ = [
     "Decision",
     "Desired",
-    "Event",
     "Observations",
     "SmokeObservation",
     "analysis_due",
