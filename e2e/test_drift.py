@@ -25,7 +25,8 @@ from e2e.conftest import NAME, Sink, Stage, following_traffic
 from e2e.dataplane import MODEL_SERVER_DIR
 from e2e.gwt import Scenario
 from e2e.harness.scenario import model_deployment
-from tests.support.waiting import pace, wait_for
+from tests.support.settling import settle
+from tests.support.waiting import pace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -77,10 +78,14 @@ def monitor_status(stage: Stage) -> dict[str, Any]:
 
 def monitor_settles(stage: Stage, predicate: Callable[[dict[str, Any]], bool], timeout: float, message: str) -> None:
     """Wait for the monitor's status; on timeout show it (features, conditions) rather than only "timed out"."""
-    try:
-        wait_for(lambda: predicate(monitor_status(stage)), timeout, interval=0.5, message=message)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\nDriftMonitor status: {monitor_status(stage)}") from None
+    settle(
+        lambda: monitor_status(stage),
+        predicate,
+        timeout,
+        message,
+        explain=lambda: f"DriftMonitor status: {monitor_status(stage)}",
+        interval=0.5,
+    )
 
 
 def test_one_shifted_feature_is_detected_by_psi_and_ks_and_alerted(stage: Stage, sink: Sink) -> None:

@@ -21,6 +21,9 @@ from e2e.conftest import NAME, Stage, following_traffic
 from e2e.gwt import Scenario
 from e2e.harness.scenario import ERROR_RATIO_QUERY, model_deployment
 from e2e.harness.traffic import Traffic
+from tests.support.experiments import since_start
+from tests.support.rollouts import is_stable_on
+from tests.support.settling import settle
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -107,8 +110,7 @@ def test_gateway_api_rollout_goes_5_25_50_100_in_status_and_on_the_http_route(st
                 if status.get("phase") == "Progressing" and status.get("canaryWeight") == 25 and not recorded:
                     stage.record("ModelDeployment", NAME, "modeldeployment-progressing.yaml")
                     recorded = True
-                stable = status.get("stableRevision") or {}
-                return status.get("phase") == "Healthy" and stable.get("modelVersion") == "2.0.0"
+                return is_stable_on(status, "2.0.0")
 
             status = stage.settle(look, 150, "v2 to become stable")
             assert in_status == STEPS
@@ -213,13 +215,6 @@ def test_circuit_breaker_aborts_at_once(stage: Stage) -> None:
 
 
 EXPERIMENT_ROUTE = "returns-experiment"
-SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
-
-
-def since_start(counter: str) -> str:
-    """Observations of one arm since the experiment started (no extrapolation, unlike increase())."""
-    series = f"{counter}{{{SELECTOR}}}[{{{{elapsed}}}}]"
-    return f"sum(max_over_time({series}) - min_over_time({series}))"
 
 
 def experiment(name: str) -> dict[str, Any]:
@@ -272,10 +267,7 @@ def experiment_settles(
     def status() -> dict[str, Any]:
         return dict(stage.get("Experiment", "champion-vs-challenger").get("status") or {})
 
-    try:
-        wait_for(lambda: predicate(status()), timeout, interval=0.5, message=message)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\nExperiment status: {status()}") from None
+    settle(status, predicate, timeout, message, explain=lambda: f"Experiment status: {status()}", interval=0.5)
     return status()
 
 

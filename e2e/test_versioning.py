@@ -17,11 +17,11 @@ import copy
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from e2e.conftest import NAME, Cli, Stage
 from e2e.gwt import Scenario
 from e2e.harness.scenario import model_deployment
+from tests.support.rollouts import controller_revisions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -37,13 +37,6 @@ def spec(version: str, *, steps: list[dict[str, Any]] | None = None, label: str 
     if label is not None:
         document["spec"]["template"]["metadata"]["labels"]["track"] = label
     return document
-
-
-def controller_revisions(stage: Stage) -> dict[int, dict[str, Any]]:
-    found = client.AppsV1Api(stage.api).list_namespaced_controller_revision(
-        stage.namespace, label_selector=f"modelrollout.dev/model-deployment={NAME}"
-    )
-    return {item.revision: stage.api.sanitize_for_serialization(item) for item in found.items}
 
 
 def test_three_versions_have_ids_and_lineage_and_undo_restores_revision_2(stage: Stage, cli: Cli) -> None:
@@ -83,7 +76,7 @@ def test_three_versions_have_ids_and_lineage_and_undo_restores_revision_2(stage:
         assert "params   alpha=0.01" in text
 
     with story.and_("each version id is on its ControllerRevision and in status"):
-        revisions = controller_revisions(stage)
+        revisions = controller_revisions(stage.api, stage.namespace, NAME)
         history = {h["number"]: h for h in stage.status()["history"]}
         for number in (1, 2, 3):
             annotations = revisions[number]["metadata"]["annotations"]

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for
-from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import ERROR_QUERY, TOTAL_QUERY, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
+from hack.localcluster.harness import LocalCluster
+from hack.localprom.harness import LocalPrometheus
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION
-from tests.integration.cleanup import delete_namespaces
-from tests.integration.isolated import exactly_once, own_namespace
+from tests.integration.isolated import exactly_once
+from tests.support.operators import OwnOperator, own_operator
+from tests.support.rollouts import is_stable_on, router_weights
 from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
@@ -119,31 +120,20 @@ class Observer(threading.Thread):
 
 
 @pytest.fixture
-def setting(cluster: Any, prometheus: Any, crds: None) -> Iterator[tuple[Namespace, OperatorProcess, LocalKubelet]]:
-    api = cluster.api_client()
-    operator = OperatorProcess(cluster.kubeconfig, prometheus.url, namespaces=f"{PREFIX}*")
-    with own_namespace(api, PREFIX) as ns:
-        try:
-            with kubelet_for(api, prometheus, ns.name) as kubelet:
-                yield ns, operator, kubelet
-        finally:
-            if operator.process is None or operator.process.poll() is not None:
-                operator.start()
-            delete_namespaces(api, [ns.name])
-            operator.stop()
-            print(operator.logs()[-10000:])
+def setting(cluster: LocalCluster, prometheus: LocalPrometheus, crds: None) -> Iterator[OwnOperator]:
+    with own_operator(cluster, prometheus, PREFIX) as own:
+        yield own
 
 
 def at_rest(ns: Namespace, name: str) -> bool:
     status = ns.status(name)
-    stable = (status.get("stableRevision") or {}).get("modelVersion")
     if name in DEGRADED:
         return status.get("phase") == "Degraded"
-    return status.get("phase") == "Healthy" and stable == "2.0.0"
+    return is_stable_on(status, "2.0.0")
 
 
 def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_event_right(
-    setting: tuple[Namespace, OperatorProcess, LocalKubelet],
+    setting: OwnOperator,
 ) -> None:
     ns, operator, kubelet = setting
     rng = random.Random(SEED)
@@ -161,7 +151,7 @@ def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_even
     started = time.monotonic()
     with ExitStack() as stack:
         for name in names():
-            stack.enter_context(Traffic(functools.partial(_weights, kubelet, name), rate=8.0))
+            stack.enter_context(Traffic(functools.partial(router_weights, kubelet, name), rate=8.0))
         for name in names():
             ns.update_spec(name, document(name, "2.0.0")["spec"])
         deadline = started + 420
@@ -214,10 +204,3 @@ def _messages(ns: Namespace, name: str, reason: str | None = None, *, containing
         if number is not None and reason in (None, event.reason) and containing in (event.message or ""):
             found[int(number)] = event.message
     return found
-
-
-def _weights(kubelet: LocalKubelet, name: str) -> dict[str, float]:
-    try:
-        return kubelet.weights(name)
-    except Exception:
-        return {}

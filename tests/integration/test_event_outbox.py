@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.harness.kubelet import LocalKubelet, kubelet_for
-from e2e.harness.operator import OperatorProcess
 from e2e.harness.scenario import Namespace, model_deployment
 from e2e.harness.traffic import Traffic
+from hack.localcluster.harness import LocalCluster
+from hack.localprom.harness import LocalPrometheus
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION, event_name
-from tests.integration.cleanup import delete_namespaces
-from tests.integration.isolated import exactly_once, own_namespace
+from tests.integration.isolated import exactly_once
+from tests.support.operators import OwnOperator, own_operator
+from tests.support.rollouts import is_stable_on, router_weights
 from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,24 +41,14 @@ KILLS = 10
 
 
 @pytest.fixture
-def setting(cluster: Any, prometheus: Any, crds: None) -> Iterator[tuple[Namespace, OperatorProcess, LocalKubelet]]:
-    api = cluster.api_client()
-    operator = OperatorProcess(cluster.kubeconfig, prometheus.url, namespaces=f"{PREFIX}*")
-    with own_namespace(api, PREFIX) as ns:
-        try:
-            with kubelet_for(api, prometheus, ns.name) as kubelet:
-                yield ns, operator, kubelet
-        finally:
-            _lift_policy(ns)
-            if operator.process is None or operator.process.poll() is not None:
-                operator.start()  # deleting the namespace needs an operator to let its objects go
-            delete_namespaces(api, [ns.name])
-            operator.stop()
-            print(operator.logs()[-20000:])
+def setting(cluster: LocalCluster, prometheus: LocalPrometheus, crds: None) -> Iterator[OwnOperator]:
+    # The admission policy and its binding are cluster-scoped: lifted whatever point the test reached.
+    with own_operator(cluster, prometheus, PREFIX, before_cleanup=_lift_policy) as own:
+        yield own
 
 
 def test_events_pending_at_a_kill_are_posted_exactly_once_after_the_restart(
-    setting: tuple[Namespace, OperatorProcess, LocalKubelet],
+    setting: OwnOperator,
 ) -> None:
     ns, operator, kubelet = setting
     admission = client.AdmissionregistrationV1Api(ns.api)
@@ -101,17 +92,17 @@ def test_events_pending_at_a_kill_are_posted_exactly_once_after_the_restart(
     # A rollout with the operator killed at random moments: no Event lost, none doubled.
     rng = random.Random(SEED)
     kills = 0
-    with Traffic(lambda: _weights(kubelet), rate=40.0):
+    with Traffic(lambda: router_weights(kubelet, NAME), rate=40.0):
         ns.update_spec(NAME, model_deployment(NAME, "2.0.0")["spec"])
         deadline = time.monotonic() + 300
-        while _stable(ns) != "2.0.0" and kills < KILLS and time.monotonic() < deadline:
+        while not is_stable_on(ns.status(NAME), "2.0.0") and kills < KILLS and time.monotonic() < deadline:
             pace(rng.uniform(2.0, 8.0))  # the moment of the next crash, not a wait for a condition
-            if _stable(ns) == "2.0.0":
+            if is_stable_on(ns.status(NAME), "2.0.0"):
                 break
             operator.kill()
             kills += 1
             operator.start()
-        wait_for(lambda: _stable(ns) == "2.0.0", 120, message="v2 stable")
+        wait_for(lambda: is_stable_on(ns.status(NAME), "2.0.0"), 120, message="v2 stable")
     wait_for(lambda: not ns.status(NAME).get("pendingEvents"), 60, message="the outbox emptied")
     by_number = exactly_once(ns, NAME)
     reasons = Counter(by_number.values())
@@ -191,15 +182,3 @@ def _admitted(ns: Namespace, probe: dict[str, Any]) -> bool:
         return False
     ns.core.delete_namespaced_event(probe["metadata"]["name"], ns.name)
     return True
-
-
-def _stable(ns: Namespace) -> str | None:
-    status = ns.status(NAME)
-    return status["stableRevision"]["modelVersion"] if status.get("phase") == "Healthy" else None
-
-
-def _weights(kubelet: LocalKubelet) -> dict[str, float]:
-    try:
-        return kubelet.weights(NAME)
-    except Exception:
-        return {}

@@ -19,6 +19,7 @@ from e2e.harness.operator import OperatorProcess
 from e2e.harness.promproxy import CuttableProxy
 from e2e.harness.scenario import ERROR_RATIO_QUERY, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
+from tests.support.rollouts import is_stable_on, router_weights
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,13 +41,7 @@ def operator_prometheus_url(proxy: CuttableProxy) -> str:
 
 @pytest.fixture
 def traffic(kubelet: LocalKubelet, ns: Namespace) -> Iterator[Traffic]:
-    def weights() -> dict[str, float]:
-        try:
-            return kubelet.weights(NAME)
-        except Exception:
-            return {}
-
-    with Traffic(weights, rate=40.0) as running:
+    with Traffic(lambda: router_weights(kubelet, NAME), rate=40.0) as running:
         yield running
 
 
@@ -85,9 +80,7 @@ def weights_seen(ns: Namespace, until: Any, timeout: float) -> list[int]:
 def test_healthy_v2_goes_5_25_50_100_and_becomes_stable(ns: Namespace, kubelet: LocalKubelet, traffic: Traffic) -> None:
     deploy_v1(ns)
     roll_out(ns, {}, "2.0.0")
-    seen = weights_seen(
-        ns, lambda s: s.get("phase") == "Healthy" and s["stableRevision"]["modelVersion"] == "2.0.0", 150
-    )
+    seen = weights_seen(ns, lambda s: is_stable_on(s, "2.0.0"), 150)
     assert seen == [5, 25, 50, 100]
     status = ns.status(NAME)
     assert [h["outcome"] for h in status["history"]][:2] == ["Stable", "Superseded"]
@@ -180,9 +173,7 @@ def test_operator_killed_mid_rollout_finishes_correctly(
     wait_for(lambda: ns.status(NAME).get("canaryWeight") == 25, 90, message="25%")
     operator.kill()
     operator.start()
-    seen = weights_seen(
-        ns, lambda s: s.get("phase") == "Healthy" and s["stableRevision"]["modelVersion"] == "7.0.0", 150
-    )
+    seen = weights_seen(ns, lambda s: is_stable_on(s, "7.0.0"), 150)
     assert seen[-1] == 100
     assert set(seen) <= {25, 50, 100}
     wait_for(lambda: ns.event_reasons(NAME).count("RolloutCompleted") == 2, 15, message="v1 and v2 completed")

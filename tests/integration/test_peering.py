@@ -20,6 +20,7 @@ from e2e.harness.scenario import Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from tests.integration.cleanup import delete_namespaces
 from tests.integration.isolated import own_namespace
+from tests.support.rollouts import is_stable_on, router_weights
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
     try:
         with (
             LocalKubelet(cluster.api_client(), prometheus, ns.name) as kubelet,
-            Traffic(lambda: _weights(kubelet), rate=40.0),
+            Traffic(lambda: router_weights(kubelet, NAME), rate=40.0),
         ):
             registered = wait_for(lambda: len(p := peers(ns)) >= 2 and p, 60, message="both replicas as peers")
             # kopf lets the peer of the highest priority act and pauses the others.
@@ -92,7 +93,11 @@ def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
             # The standby acts: an analysis of its own (the step's guardrails run every second).
             wait_for(lambda: _last_analysis(ns) > killed, TAKEOVER_SECONDS, message="the standby acts")
             print(f"takeover after {(_last_analysis(ns) - killed).total_seconds():.1f}s")
-            wait_for(lambda: _stable(ns) == "2.0.0", 150, message="the surviving replica finishes the rollout")
+            wait_for(
+                lambda: is_stable_on(ns.status(NAME), "2.0.0"),
+                150,
+                message="the surviving replica finishes the rollout",
+            )
             print(f"rollout finished {(datetime.now(UTC) - killed).total_seconds():.1f}s after the kill")
             wait_for(lambda: ns.event_reasons(NAME).count("RolloutCompleted") == 2, 15, message="events")
             reasons = ns.event_reasons(NAME)
@@ -109,15 +114,3 @@ def test_two_replicas_roll_out_once_and_survive_the_loss_of_the_active_one(
 def _last_analysis(ns: Namespace) -> datetime:
     stamp = (ns.status(NAME).get("analysis") or {}).get("lastRunAt")
     return datetime.fromisoformat(stamp) if stamp else datetime.min.replace(tzinfo=UTC)
-
-
-def _stable(ns: Namespace) -> str | None:
-    status = ns.status(NAME)
-    return status["stableRevision"]["modelVersion"] if status.get("phase") == "Healthy" else None
-
-
-def _weights(kubelet: LocalKubelet) -> dict[str, float]:
-    try:
-        return kubelet.weights(NAME)
-    except Exception:
-        return {}

@@ -15,8 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from kubernetes import client
 from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.scenario import Namespace, model_deployment
 from modelrollout.__main__ import main
-from modelrollout.cli._render import render_status
+from tests.support.rollouts import controller_revisions, is_stable_on, settle_rollout
 from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
@@ -69,22 +67,8 @@ def spec(version: str, *, steps: list[dict[str, Any]] | None = None, label: str 
     return document
 
 
-def settles(ns: Namespace, predicate: Callable[[dict[str, Any]], bool], timeout: float, message: str) -> None:
-    """Wait until status satisfies ``predicate``; on timeout, show the resource as ``status`` renders it."""
-    try:
-        wait_for(lambda: predicate(ns.status(NAME)), timeout, message=message)
-    except AssertionError as error:
-        events = "\n".join(f"  {e.reason}: {e.message}" for e in ns.events(NAME))
-        raise AssertionError(f"{error}\n{render_status(ns.get(NAME), datetime.now(UTC))}\nEvents:\n{events}") from None
-
-
 def stable_on(ns: Namespace, version: str, timeout: float = 60) -> None:
-    settles(
-        ns,
-        lambda s: s.get("phase") == "Healthy" and (s.get("stableRevision") or {}).get("modelVersion") == version,
-        timeout,
-        f"{version} stable",
-    )
+    settle_rollout(ns, NAME, lambda s: is_stable_on(s, version), timeout, f"{version} stable")
 
 
 def roll_out(ns: Namespace, version: str, **changes: Any) -> None:
@@ -111,19 +95,11 @@ def holds(ns: Namespace, seconds: float) -> dict[str, Any]:
 
 
 def phase_is(ns: Namespace, phase: str, timeout: float = 30) -> None:
-    settles(ns, lambda s: s.get("phase") == phase, timeout, f"phase {phase}")
-
-
-def revisions(cluster: Any, ns: Namespace) -> dict[int, dict[str, Any]]:
-    api = cluster.api_client()
-    found = client.AppsV1Api(api).list_namespaced_controller_revision(
-        ns.name, label_selector=f"modelrollout.dev/model-deployment={NAME}"
-    )
-    return {item.revision: api.sanitize_for_serialization(item) for item in found.items}
+    settle_rollout(ns, NAME, lambda s: s.get("phase") == phase, timeout, f"phase {phase}")
 
 
 def test_three_versions_have_a_history_with_lineage_and_undo_restores_revision_1_exactly(
-    cluster: Any, ns: Namespace, kubelet: LocalKubelet, cli: Cli
+    ns: Namespace, kubelet: LocalKubelet, cli: Cli
 ) -> None:
     ns.create(spec("1.0.0"))
     stable_on(ns, "1.0.0")
@@ -146,7 +122,7 @@ def test_three_versions_have_a_history_with_lineage_and_undo_restores_revision_1
     assert "code     commit-2.0.0" in text
     assert "params   alpha=0.01" in text
 
-    before = revisions(cluster, ns)[1]
+    before = controller_revisions(ns.api, ns.name, NAME)[1]
     out = cli("undo", NAME, "--to-revision", "1")
     assert "rolled back to revision 1" in out
     assert "differ from Git" in out
