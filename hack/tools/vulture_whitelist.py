@@ -71,3 +71,7 @@ _.crosses
 _.n_champion
 _.n_challenger
 _.standard_error
+
+# The Kubernetes client reads these attributes (kube/client.api_client sets them).
+_.connection_pool_maxsize
+_.user_agent

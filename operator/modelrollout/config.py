@@ -167,8 +167,11 @@ class Settings:
     """The operator's own /metrics port (0 disables it)."""
     tick_seconds: float = field(default=1.0, metadata=variable("TICK_SECONDS", float))
     """How often active rollouts are reconciled; analysis intervals are honoured on top of it."""
-    resync_seconds: float = field(default=30.0, metadata=variable("RESYNC_SECONDS", float))
-    """How often resources at rest are re-verified (router drift, deleted workloads)."""
+    resync_seconds: float = field(default=300.0, metadata=variable("RESYNC_SECONDS", float))
+    """How often what no watch tells of is re-verified at rest: a Gateway API or Istio route someone edited
+    (a ModelDeployment's own Deployments, Services, revisions and Jobs are watched)."""
+    workers: int = field(default=16, metadata=variable("WORKERS", int))
+    """ModelDeployments reconciled at once (DriftMonitors and Experiments have 4 workers each)."""
     operator_image: str = field(default="ghcr.io/modelrollout/modelrollout:0.1.0", metadata=variable("OPERATOR_IMAGE"))
     """The image smoke-test Jobs run ``modelrollout smoke`` from, unless the spec names another.
     Unset in a pod, the operator reads its own container's image (``modelrollout run``), so an

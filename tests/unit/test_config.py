@@ -78,6 +78,7 @@ def test_each_setting_names_its_variable_once() -> None:
         "metrics_port": "METRICS_PORT",
         "tick_seconds": "TICK_SECONDS",
         "resync_seconds": "RESYNC_SECONDS",
+        "workers": "WORKERS",
         "operator_image": "OPERATOR_IMAGE",
         "operator_image_set": "OPERATOR_IMAGE",
         "namespaces": "NAMESPACES",

@@ -51,12 +51,16 @@ Grant = tuple[str, str, str]
 OWN_KINDS = {("modelrollout.dev", kind.plural) for kind in ALL_KINDS}
 ROUTES = {(gatewayapi.GROUP, gatewayapi.PLURAL), (istio.GROUP, istio.PLURAL)}
 PEERING = ("kopf.dev", "clusterkopfpeerings")
+OWNED = {("apps", "deployments"), ("", "services"), ("apps", "controllerrevisions"), ("batch", "jobs")}
 
 KOPF_NAMESPACED: set[Grant] = {
     # Watch streams of the handled kinds (a list, then a watch), finalizers and progress annotations.
     *{(group, plural, verb) for group, plural in OWN_KINDS for verb in ("list", "watch", "patch")},
     # kopf.event() posts core/v1 Events.
     ("", "events", "create"),
+    # engine/controller.watch_owned: watches of what a ModelDeployment owns, so a change pokes its owner.
+    *{(group, plural, "list") for group, plural in OWNED},
+    *{(group, plural, "watch") for group, plural in OWNED},
 }
 KOPF_CLUSTER: set[Grant] = {
     # Peering: watch the ClusterKopfPeering, patch keep-alives into it.

@@ -83,19 +83,19 @@ Role's in each watched namespace otherwise. Same as manifests/base/clusterrole.y
 # One Deployment per revision (stable and canary).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, update, delete]
 # Revision history for history and undo.
 - apiGroups: [apps]
   resources: [controllerrevisions]
-  verbs: [get, list, create, update, delete]
+  verbs: [get, list, watch, create, update, delete]
 # The root, stable and canary Services.
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, create, patch]
+  verbs: [list, watch, create, patch]
 # Smoke-test Jobs, and their pods' termination messages.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [list, create]
+  verbs: [list, watch, create]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]

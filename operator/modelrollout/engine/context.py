@@ -59,6 +59,12 @@ class Context:
             self._failures[kind, namespace, name] = _Failure(generation, count, time.monotonic() + delay)
             return delay
 
+    def retry_in(self, kind: str, namespace: str, name: str) -> float | None:
+        """Seconds until a resource whose last tick failed is tried again; None when it did not fail."""
+        with self._lock:
+            failure = self._failures.get((kind, namespace, name))
+            return None if failure is None else max(0.0, failure.retry_at - time.monotonic())
+
     def recovered(self, kind: str, namespace: str, name: str) -> bool:
         """Record a successful tick; True when the one before had failed (its condition is then cleared)."""
         with self._lock:

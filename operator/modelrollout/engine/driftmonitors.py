@@ -29,9 +29,9 @@ from modelrollout.api import modeldeployment as md
 from modelrollout.api.common import ConfigMapKeyRef, SecretKeyRef
 from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
-from modelrollout.engine import reconciler
+from modelrollout.engine import controller
 from modelrollout.engine.context import Context
-from modelrollout.engine.reconciler import Tick
+from modelrollout.engine.reconciler import Reconciler, Tick
 from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
 from modelrollout.engine.writing import post_event, record
 from modelrollout.kube.client import is_status
@@ -43,6 +43,7 @@ from modelrollout.references import Reference
 KIND = "driftmonitor"
 logger = logging.getLogger(__name__)
 
+MONITOR_WORKERS = 4
 WEBHOOK_WORKERS = 4
 """Concurrent webhook POSTs: receivers that never answer hold these threads, not the reconcile threads."""
 
@@ -56,7 +57,7 @@ def register(context: Context) -> None:
         monitors.gauges.forget(namespace, name)
         monitors.dispatcher.forget(namespace, name)
 
-    reconciler.register(reconciler.Reconciler(monitors, context), on_delete=forget)
+    controller.register(controller.Controller(Reconciler(monitors, context), workers=MONITOR_WORKERS), on_delete=forget)
 
 
 @dataclass
@@ -112,18 +113,30 @@ class DriftMonitors:
     plural = dm.PLURAL
     spec_model = dm.DriftMonitorSpec
     status_model = dm.DriftMonitorStatus
-    resyncs = False
-    """Nothing derived to re-verify: a monitor only reads, and writes its own status."""
 
     def at_rest(self, spec: Mapping[str, Any], status: dm.DriftMonitorStatus, now: datetime) -> bool:
         """No evaluation due (``spec.interval`` after the last attempt), no action or alert to deliver."""
         try:
             parsed = dm.DriftMonitorSpec.model_validate(spec)
         except ValidationError:
-            return False
+            return True  # reported by the loop; nothing to do until the spec changes
         generation = status.observed_generation or 0
         due = drift.evaluation_due(parsed, status, generation, now)
         return not (due or drift.action_pending(status, now) is not None or drift.delivery_due(status, now))
+
+    def active(self, spec: Mapping[str, Any], status: dm.DriftMonitorStatus) -> bool:
+        """Always: evaluations come due every ``spec.interval`` (checked from the watch's copy, no request)."""
+        del spec, status
+        return True
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        """Nothing derived to re-verify: a monitor only reads, and writes its own status."""
+        del spec
+        return False
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        del body
+        return False
 
     def reconcile(self, tick: Tick, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
         return _Monitor(tick, self.gauges, self.dispatcher).run(spec, status)

@@ -33,10 +33,10 @@ from modelrollout.api import modeldeployment as md
 from modelrollout.core import experiment as core
 from modelrollout.core.decisions import Event
 from modelrollout.core.queries import Answer, QueryKey
-from modelrollout.engine import reconciler
+from modelrollout.engine import controller
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.reconciler import Tick
+from modelrollout.engine.reconciler import Reconciler, Tick
 from modelrollout.engine.writing import record
 from modelrollout.kube import builders, naming
 from modelrollout.kube.client import api_client, is_status
@@ -53,6 +53,7 @@ from modelrollout.routing.split import percentages
 
 KIND = "experiment"
 OUTCOMES: tuple[str, ...] = get_args(exp.Outcome)
+EXPERIMENT_WORKERS = 4
 logger = logging.getLogger(__name__)
 
 
@@ -64,7 +65,9 @@ def register(context: Context) -> None:
         restore_champion(api_client(), namespace, spec)
         forget_metrics(namespace, name, spec)
 
-    reconciler.register(reconciler.Reconciler(Experiments(), context), on_delete=restore)
+    controller.register(
+        controller.Controller(Reconciler(Experiments(), context), workers=EXPERIMENT_WORKERS), on_delete=restore
+    )
 
 
 class Experiments:
@@ -74,13 +77,16 @@ class Experiments:
     plural = exp.PLURAL
     spec_model = exp.ExperimentSpec
     status_model = exp.ExperimentStatus
-    resyncs = True
     finalizes = True
     """Deletion waits for the champion to have all traffic back (a kopf finalizer)."""
 
     def at_rest(self, spec: Mapping[str, Any], status: exp.ExperimentStatus, now: datetime) -> bool:
         """Concluded, and no promotion left to start: only a periodic re-check of the route."""
         del now
+        return not self.active(spec, status)
+
+    def active(self, spec: Mapping[str, Any], status: exp.ExperimentStatus) -> bool:
+        """Not concluded yet, or a promotion still to start."""
         decision = status.decision
         promoting = (
             decision is not None
@@ -88,7 +94,16 @@ class Experiments:
             and not decision.promoted
             and bool((spec.get("decision") or {}).get("autoPromote"))
         )
-        return status.phase in core.TERMINAL and not promoting
+        return status.phase not in core.TERMINAL or promoting
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        """The route is the user's object, edited by others: re-verified at rest too."""
+        del spec
+        return True
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        del body
+        return False
 
     def reconcile(self, tick: Tick, spec: exp.ExperimentSpec, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
         return _Experiment(tick).run(spec, status)

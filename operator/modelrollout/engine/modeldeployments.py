@@ -3,8 +3,9 @@
 The loop (:mod:`modelrollout.engine.reconciler`) runs one tick at a time per
 resource, so exactly one piece of code ever acts on a ModelDeployment; a spec
 change or an action is picked up at the next tick. What is this kind's own:
-a rollout at rest (Healthy, Degraded, Failed, or nothing due in its step) is
-skipped without a read between resyncs; a tick reads the derived objects,
+a rollout at rest (Healthy, Degraded, Failed) is not looked at until it or
+something it owns changes, and one under way is looked at every tick from
+the watch's copy, read only when something is due; a tick reads the derived objects,
 runs the smoke checks and the guardrail analysis, decides, converges the
 workloads and the router, reads the router back and decides again.
 """
@@ -25,22 +26,24 @@ from modelrollout import telemetry
 from modelrollout.api import modeldeployment as md
 from modelrollout.api.conditions import find_condition, set_condition
 from modelrollout.core import rollout
-from modelrollout.core.actions import pending_action
+from modelrollout.core.actions import ACTION_ANNOTATION, pending_action
 from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
 from modelrollout.core.decisions import Event
 from modelrollout.core.revisions import RevisionContent
-from modelrollout.engine import preflight, reconciler
+from modelrollout.engine import controller, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.reconciler import Tick
+from modelrollout.engine.reconciler import Reconciler, Tick
 from modelrollout.engine.writing import clear_action, record
-from modelrollout.kube import builders
+from modelrollout.kube import builders, naming
 from modelrollout.kube.converge import Converger, RouterState
 from modelrollout.kube.owned import Owned, read_owned, smoke_outcome
 from modelrollout.routing.errors import RouterUnavailable
 from modelrollout.routing.factory import router_for
 
 KIND = "modeldeployment"
+OWNED = (("apps/v1", "deployments"), ("v1", "services"), ("apps/v1", "controllerrevisions"), ("batch/v1", "jobs"))
+"""What a ModelDeployment owns, labelled with its name: a change to any of them pokes it."""
 AT_REST = ("Healthy", "Degraded", "Failed")
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,10 @@ def register(context: Context) -> None:
         del spec
         telemetry.forget_rollout(namespace, name)
 
-    reconciler.register(reconciler.Reconciler(ModelDeployments(), context), on_delete=forget)
+    rollouts = controller.Controller(Reconciler(ModelDeployments(), context), workers=context.settings.workers)
+    controller.register(rollouts, on_delete=forget)
+    for api_version, plural in OWNED:
+        controller.watch_owned(rollouts, api_version, plural, naming.MODEL_DEPLOYMENT_LABEL)
 
 
 class ModelDeployments:
@@ -63,7 +69,6 @@ class ModelDeployments:
     plural = md.PLURAL
     spec_model = md.ModelDeploymentSpec
     status_model = md.ModelDeploymentStatus
-    resyncs = True
 
     def at_rest(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus, now: datetime) -> bool:
         """Healthy, Degraded or Failed; else nothing in the rollout due (a step's end, an analysis look)."""
@@ -72,8 +77,25 @@ class ModelDeployments:
         try:
             parsed = md.ModelDeploymentSpec.model_validate(spec)
         except ValidationError:
-            return False
+            return True  # reported by the loop; nothing to do until the spec changes
         return not rollout.work_due(parsed, status, now)
+
+    def active(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus) -> bool:
+        """A rollout under way: its steps, looks and pauses come due with time."""
+        del spec
+        return status.phase not in AT_REST
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        """Only a Gateway API or Istio route: what the replicas router owns is watched (:data:`OWNED`)."""
+        return str((spec.get("trafficRouting") or {}).get("router", "replicas")) != "replicas"
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        """An abort to carry out, or a canary with traffic, whose next look may roll it back."""
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        return (
+            annotations.get(ACTION_ANNOTATION) == "abort"
+            or int((body.get("status") or {}).get("canaryWeight") or 0) > 0
+        )
 
     def reconcile(
         self, tick: Tick, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus

@@ -57,7 +57,9 @@ def configure(operator_settings: Settings) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = NoDiffBaseStorage()  # timers need no diff; big specs stay writable
         settings.posting.level = logging.WARNING
-        settings.execution.max_workers = 16
+        # kopf's threads only run the watch handlers (which queue keys) and deletions; the reconciliations
+        # run on each controller's own workers (engine/controller.py).
+        settings.execution.max_workers = 4
         settings.peering.mandatory = operator_settings.peering is not None
         settings.peering.lifetime = operator_settings.peering_lifetime
         settings.watching.server_timeout = 300

@@ -37,7 +37,7 @@ import kopf
 from kubernetes import client
 from pydantic import BaseModel, ValidationError
 
-from modelrollout import GROUP, VERSION, telemetry
+from modelrollout import telemetry
 from modelrollout.api.conditions import ConditionStatus, find_condition, set_condition
 from modelrollout.api.status import ResourceStatus
 from modelrollout.core.actions import ACTION_ANNOTATION
@@ -100,11 +100,21 @@ class Kind(Protocol[SpecT, StatusT]):
     plural: str
     spec_model: type[SpecT]
     status_model: type[StatusT]
-    resyncs: bool
-    """Whether a resource at rest is re-verified every ``resync_seconds`` (derived objects, routes)."""
 
     def at_rest(self, spec: Mapping[str, Any], status: StatusT, now: datetime) -> bool:
         """Nothing of the kind's own life cycle is due (the loop checks generation, actions and the outbox)."""
+        ...
+
+    def active(self, spec: Mapping[str, Any], status: StatusT) -> bool:
+        """In a part of its life cycle where work comes due with time: looked at every ``tick_seconds``."""
+        ...
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        """Re-verified every ``resync_seconds`` at rest: what no watch tells of (a route someone edited)."""
+        ...
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        """Goes before the others in the work queue (a rollback to carry out)."""
         ...
 
     def reconcile(self, tick: Tick, spec: SpecT, status: StatusT) -> StatusT:
@@ -128,16 +138,17 @@ class Reconciler(Generic[SpecT, StatusT]):
         self._api = api
         self._resources = resources
 
-    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None) -> StatusT | None:
-        """One reconciliation of ``body`` (kopf's cached copy); never raises. Returns the status recorded,
-        or None when the resource was quiet or the tick failed."""
+    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False) -> StatusT | None:
+        """One reconciliation of ``body`` (the watch's copy); never raises. Returns the status recorded,
+        or None when the resource was quiet or the tick failed. ``force`` skips the quiet check (an
+        object it owns changed)."""
         api = self._api()
         tick = Tick(self.context, api, self._resources(api), dict(body), now or datetime.now(UTC))
         key = (self.kind.name, tick.namespace, tick.name)
         if self.context.backing_off(*key, tick.generation):
             return None
         try:
-            if self._quiet(tick):
+            if not force and self._quiet(tick):
                 return None
             status = self._run(tick)
         except Exception as error:  # the point: no error escapes a tick
@@ -160,10 +171,28 @@ class Reconciler(Generic[SpecT, StatusT]):
             return False
         if cached.pending_events:  # Events recorded before a crash: posted before anything else
             return False
+        spec = dict(tick.body.get("spec") or {})
         every = self.context.settings.resync_seconds
-        if self.kind.resyncs and self.context.due(self.kind.name, tick.namespace, tick.name, every):
+        if self.kind.resyncs(spec) and self.context.due(self.kind.name, tick.namespace, tick.name, every):
             return False
-        return self.kind.at_rest(dict(tick.body.get("spec") or {}), cached, tick.now)
+        return self.kind.at_rest(spec, cached, tick.now)
+
+    def wake_in(self, body: Mapping[str, Any], status: StatusT | None) -> float | None:
+        """Seconds until this resource should be looked at again without any change to it; None: never.
+
+        A failed tick is retried after its back-off, an active one a ``tick_seconds`` later, one at rest
+        only for its periodic re-verification, if its kind does one.
+        """
+        meta = body["metadata"]
+        retry = self.context.retry_in(self.kind.name, meta["namespace"], meta["name"])
+        if retry is not None:
+            return retry
+        spec = dict(body.get("spec") or {})
+        current = status if status is not None else parse_status(self.kind.status_model, body.get("status"))
+        settings = self.context.settings
+        if self.kind.active(spec, current):
+            return settings.tick_seconds
+        return settings.resync_seconds if self.kind.resyncs(spec) else None
 
     def _run(self, tick: Tick) -> StatusT:
         started = time.monotonic()
@@ -175,6 +204,7 @@ class Reconciler(Generic[SpecT, StatusT]):
         try:
             spec = kind.spec_model.model_validate(tick.body.get("spec") or {})
         except ValidationError as error:
+            self.context.synced(kind.name, tick.namespace, tick.name)  # nothing to re-verify until it changes
             return self._invalid_spec(tick, status, error)
         status = self._spec_valid(tick, status)
         status = kind.reconcile(tick, spec, status)
@@ -183,13 +213,18 @@ class Reconciler(Generic[SpecT, StatusT]):
         return status
 
     def _invalid_spec(self, tick: Tick, status: StatusT, error: ValidationError) -> StatusT:
-        """A spec the schema let through but the rules reject: say so once, and change nothing else."""
+        """A spec the schema let through but the rules reject: say so once, and change nothing else.
+
+        The generation is recorded as observed, so the resource costs nothing more until its spec changes.
+        """
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors())
         message = message[:MESSAGE_LIMIT]
         existing = find_condition(status.conditions, INVALID_SPEC)
         if existing is not None and existing.status == "True" and existing.message == message:
             return status
         updated = _with_condition(status, tick, INVALID_SPEC, "True", reason="ValidationFailed", message=message)
+        # Acted on, as far as it can be: the resource is quiet until its spec changes again.
+        updated = updated.model_copy(update={"observed_generation": tick.generation})
         told = Event("Warning", INVALID_SPEC, message)
         return record(tick.resources, self.kind.plural, tick.body, status, updated, events=(told,), now=tick.now)
 
@@ -221,24 +256,6 @@ class Reconciler(Generic[SpecT, StatusT]):
         except Exception as error:  # reporting must not raise either
             if not is_status(error, 404):  # a resource deleted meanwhile has nothing left to report on
                 logger.error("%s/%s: cannot record the outcome: %s", tick.namespace, tick.name, describe(error)[1])
-
-
-def register(reconciler: Reconciler[Any, Any], *, on_delete: Callable[[str, str, Mapping[str, Any]], None]) -> None:
-    """One kopf timer per resource of the kind runs the loop; ``on_delete`` drops what the kind keeps.
-
-    Deletion is optional (no finalizer) unless the kind's ``on_delete`` must act before the object goes.
-    """
-    kind = reconciler.kind
-    settings = reconciler.context.settings
-
-    @kopf.timer(GROUP, VERSION, kind.plural, interval=settings.tick_seconds, sharp=False)
-    def tick(body: kopf.Body, **_: Any) -> None:
-        reconciler.tick(body)
-
-    @kopf.on.delete(GROUP, VERSION, kind.plural, optional=not getattr(kind, "finalizes", False))
-    def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
-        on_delete(namespace or "", name, dict(spec))
-        reconciler.context.forget(kind.name, namespace or "", name)
 
 
 def describe(error: BaseException) -> tuple[str, str]:

@@ -45,11 +45,22 @@ class Stub:
     plural = PLURAL
     spec_model = StubSpec
     status_model = ResourceStatus
-    resyncs = True
 
     def at_rest(self, spec: Mapping[str, Any], status: ResourceStatus, now: datetime) -> bool:
         del spec, status, now
         return self.rest
+
+    def active(self, spec: Mapping[str, Any], status: ResourceStatus) -> bool:
+        del spec, status
+        return not self.rest
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        del spec
+        return True
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        del body
+        return False
 
     def reconcile(self, tick: Tick, spec: StubSpec, status: ResourceStatus) -> ResourceStatus:
         self.ran.append(spec.replicas)
@@ -155,16 +166,16 @@ def test_an_invalid_spec_is_told_once_changes_nothing_else_and_is_cleared_when_f
     message = next(c.message for c in status_of(server).conditions if c.type == "InvalidSpec")
     assert message.startswith("replicas: Input should be greater than or equal to 0")
     assert server.journal[1:] == [
-        "status ['conditions', 'eventsRecorded', 'pendingEvents']",
+        "status ['conditions', 'eventsRecorded', 'observedGeneration', 'pendingEvents']",
         "event InvalidSpec",
         "status ['pendingEvents']",
     ]
 
     server.journal.clear()
     tick(reconciler, server)
-    assert server.journal == ["get stubs/s"], "the same problem is not told again"
+    assert server.journal == [], "told once; and quiet, not even read, until the spec changes"
 
-    server.objects[PLURAL, "ns", "s"]["spec"] = {"replicas": 2}
+    server.patch(PLURAL, "ns", "s", {"spec": {"replicas": 2}})  # a new generation, as the API server counts
     tick(reconciler, server)
     assert condition(server, "InvalidSpec") == ("False", "Valid")
     assert kind.ran == [2]

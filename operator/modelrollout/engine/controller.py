@@ -1,0 +1,134 @@
+"""One kind's controller: a watch-fed store of its resources, a work queue, and the reconciliation loop.
+
+This is the informer pattern every Kubernetes controller uses. kopf's watch of the kind
+delivers each change; the body goes into an in-memory store (without ``managedFields``) and
+the key into the :class:`~modelrollout.engine.queue.WorkQueue`; a worker runs one
+:meth:`Reconciler.tick <modelrollout.engine.reconciler.Reconciler.tick>` from the stored body.
+After the tick the resource asks to be looked at again only if it needs to:
+
+* an active one (a rollout in its steps, a monitor between evaluations, a running
+  experiment) a ``tick_seconds`` later, from the store, so time-driven work (a look, the
+  end of a step or a pause) is never missed and costs no API request while nothing is due;
+* a failed one after its back-off;
+* one at rest never, unless its kind re-verifies what no watch tells of (a Gateway API or
+  Istio route someone edited) every ``resync_seconds``.
+
+A change to anything a resource owns (its Deployments, Services, ControllerRevisions and
+smoke Jobs: the kind registers those watches) pokes exactly that resource, with the quiet
+check skipped. So an idle fleet costs no thread, no timer and no API request, and a change
+is acted on as soon as a worker is free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+
+from modelrollout import GROUP, VERSION
+from modelrollout.engine.queue import WorkQueue
+from modelrollout.engine.reconciler import Reconciler
+
+Key = tuple[str, str]
+"""A resource's namespace and name."""
+DROPPED_METADATA = ("managedFields",)
+"""What the store does not keep: the server-side-apply bookkeeping is most of an object's size."""
+
+
+class Controller:
+    """The store, the queue and the loop of one kind."""
+
+    def __init__(self, reconciler: Reconciler[Any, Any], *, workers: int) -> None:
+        self.reconciler = reconciler
+        self.queue = WorkQueue(self._process, workers=workers, name=reconciler.kind.name)
+        self._store: dict[Key, dict[str, Any]] = {}
+        self._forced: set[Key] = set()
+        self._lock = threading.Lock()
+
+    def seen(self, body: Mapping[str, Any]) -> None:
+        """A watch event: keep the body, and reconcile the resource."""
+        meta = body["metadata"]
+        key = (str(meta["namespace"]), str(meta["name"]))
+        kept = dict(body)
+        kept["metadata"] = {k: v for k, v in meta.items() if k not in DROPPED_METADATA}
+        with self._lock:
+            self._store[key] = kept
+        self.queue.add(key, urgent=self.reconciler.kind.urgent(kept))
+
+    def gone(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._store.pop((namespace, name), None)
+            self._forced.discard((namespace, name))
+
+    def poke(self, namespace: str, name: str) -> None:
+        """Something the resource owns changed: reconcile it in full, quiet or not."""
+        key = (namespace, name)
+        with self._lock:
+            if key not in self._store:
+                return
+            self._forced.add(key)
+        self.queue.add(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._store)
+
+    def _process(self, key: Any) -> None:
+        with self._lock:
+            body = self._store.get(key)
+            force = key in self._forced
+            self._forced.discard(key)
+        if body is None:  # deleted meanwhile
+            return
+        status = self.reconciler.tick(body, force=force)
+        with self._lock:
+            latest = self._store.get(key)
+        if latest is None:
+            return
+        wake = self.reconciler.wake_in(latest, status)
+        if wake is not None:
+            self.queue.add_after(key, wake)
+
+
+def register(controller: Controller, *, on_delete: Callable[[str, str, Mapping[str, Any]], None]) -> None:
+    """Feed the controller from kopf's watch of its kind, and run its queue while the operator runs.
+
+    ``on_delete`` drops what the kind keeps about a deleted resource. Deletion is optional (no
+    finalizer) unless the kind's ``finalizes`` says it must act before the object goes.
+    """
+    kind = controller.reconciler.kind
+    context = controller.reconciler.context
+
+    @kopf.on.startup()
+    def start(**_: Any) -> None:
+        controller.queue.start()
+
+    @kopf.on.cleanup()
+    def stop(**_: Any) -> None:
+        controller.queue.stop()
+
+    @kopf.on.event(GROUP, VERSION, kind.plural)
+    def changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            controller.gone(body.metadata.namespace or "", body.metadata.name or "")
+        else:
+            controller.seen(dict(event["object"]))
+
+    @kopf.on.delete(GROUP, VERSION, kind.plural, optional=not getattr(kind, "finalizes", False))
+    def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
+        on_delete(namespace or "", name, dict(spec))
+        context.forget(kind.name, namespace or "", name)
+
+
+def watch_owned(controller: Controller, api_version: str, plural: str, owner_label: str) -> None:
+    """Poke the owning resource on every change of an object of ``plural`` that carries ``owner_label``
+    (``api_version`` as in a manifest: ``apps/v1``, or ``v1`` for the core group)."""
+    group, _, version = api_version.rpartition("/")
+
+    @kopf.on.event(group=group, version=version, plural=plural, labels={owner_label: kopf.PRESENT})
+    def owned_changed(body: kopf.Body, **_: Any) -> None:
+        owner = (body.metadata.labels or {}).get(owner_label)
+        if owner:
+            controller.poke(body.metadata.namespace or "", owner)

@@ -1,0 +1,149 @@
+"""The work queue: a key at most once in the queue, one worker per key, urgent keys first, one wake-up each.
+
+Worker threads are real; tests wait on events the processing sets, never on the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+
+from modelrollout.engine.queue import WorkQueue
+
+WAIT = 10.0
+"""Seconds a test waits for a worker before failing: generous, the machine may be busy."""
+
+
+@contextmanager
+def running(process: Callable[[Hashable], None], workers: int = 1) -> Iterator[WorkQueue]:
+    queue = WorkQueue(process, workers=workers, name="test")
+    queue.start()
+    try:
+        yield queue
+    finally:
+        queue.stop()
+
+
+def test_a_key_added_many_times_while_waiting_is_processed_once() -> None:
+    blocking, gate, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        if key == "blocker":
+            blocking.set()
+            gate.wait(WAIT)
+            return
+        seen.append(key)
+        done.set()
+
+    with running(process) as queue:
+        queue.add("blocker")  # holds the only worker while "a" is added again and again
+        assert blocking.wait(WAIT)
+        for _ in range(5):
+            queue.add("a")
+        assert len(queue) == 1
+        gate.set()
+        assert done.wait(WAIT)
+    assert seen == ["a"]
+
+
+def test_a_key_added_while_it_is_processed_is_processed_again_after_never_at_the_same_time() -> None:
+    started, release, twice = threading.Event(), threading.Event(), threading.Event()
+    active: list[int] = []
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def process(key: Hashable) -> None:
+        with lock:
+            active.append(1)
+            calls.append(len(active))
+        started.set()
+        release.wait(WAIT)
+        with lock:
+            active.pop()
+            if len(calls) == 2:
+                twice.set()
+
+    with running(process, workers=4) as queue:
+        queue.add("a")
+        assert started.wait(WAIT)
+        queue.add("a")  # a change while it is being reconciled
+        release.set()
+        assert twice.wait(WAIT)
+    assert calls == [1, 1], "processed twice, never by two workers at once"
+
+
+def test_urgent_keys_go_first() -> None:
+    gate, done = threading.Event(), threading.Event()
+    order: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        if key == "blocker":
+            gate.wait(WAIT)
+            return
+        order.append(key)
+        if len(order) == 4:
+            done.set()
+
+    with running(process) as queue:
+        queue.add("blocker")
+        for key in ("change-1", "change-2", "change-3"):
+            queue.add(key)
+        queue.add("rollback", urgent=True)
+        gate.set()
+        assert done.wait(WAIT)
+    assert order == ["rollback", "change-1", "change-2", "change-3"]
+
+
+def test_a_queued_key_made_urgent_moves_ahead() -> None:
+    gate, done = threading.Event(), threading.Event()
+    order: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        if key == "blocker":
+            gate.wait(WAIT)
+            return
+        order.append(key)
+        if len(order) == 2:
+            done.set()
+
+    with running(process) as queue:
+        queue.add("blocker")
+        queue.add("a")
+        queue.add("b")
+        queue.add("b", urgent=True)
+        gate.set()
+        assert done.wait(WAIT)
+    assert order == ["b", "a"]
+
+
+def test_a_delayed_key_waits_for_one_wake_up_the_earliest() -> None:
+    woken = threading.Event()
+    seen: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        seen.append(key)
+        woken.set()
+
+    with running(process) as queue:
+        queue.add_after("a", 3600.0)
+        queue.add_after("a", 0.05)  # earlier: replaces the hour
+        queue.add_after("a", 1800.0)  # later than the one waiting: dropped
+        assert woken.wait(WAIT)
+        assert seen == ["a"]
+        assert queue._due == {}, "no wake-up left behind"
+
+
+def test_a_failing_process_does_not_stop_the_worker() -> None:
+    done = threading.Event()
+
+    def process(key: Hashable) -> None:
+        if key == "bad":
+            raise RuntimeError("a bug")
+        done.set()
+
+    with running(process) as queue:
+        queue.add("bad")
+        queue.add("good")
+        assert done.wait(WAIT)
