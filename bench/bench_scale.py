@@ -1,0 +1,329 @@
+"""A fleet of ModelDeployments at rest on one operator: what it costs, and how fast a change is acted on.
+
+Fleets of ``--sizes`` ModelDeployments (100 per namespace, the replicas router, one replica,
+no smoke test, no guardrails: a model served and at rest) are created on the local control
+plane and reconciled by one operator process with its default settings. Once every one is
+Healthy and a settling pause has passed, for ``--rest-seconds``:
+
+* **API requests at rest, counted by the API server itself.** The operator runs as its own
+  ServiceAccount, which the chart's FlowSchema (``flowControl.enabled``) puts in its own flow; the API server's
+  ``apiserver_flowcontrol_dispatched_requests_total`` for that flow schema is read before and
+  after. Watches count once, when they start.
+* **Operator CPU** (user + system time from ``/proc``) and **RSS** at the end.
+
+Then ``--changes`` spec changes, one at a time, each to a ModelDeployment at rest: the time from
+the API server accepting the patch to the canary's Deployment existing (the bench polls for it
+every 20 ms as an administrator, outside the operator's flow), reported as p50 and p99.
+
+``--operator-path`` runs another checkout's operator (its ``operator/`` directory first on
+PYTHONPATH), so an older commit is measured the same way: give a ``git worktree`` of it.
+
+Run: ``python bench/bench_scale.py --sizes 100,1000 [--rest-seconds 60] [--changes 30]``
+(prints Markdown; progress on stderr). Starts the local cluster if it is not running and leaves it
+running; deletes its namespaces and stops its operator at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
+
+from e2e.harness.operator import OperatorProcess  # noqa: E402
+from hack.localcluster import cluster  # noqa: E402
+from hack.localcluster.harness import LocalCluster  # noqa: E402
+
+GROUP, VERSION, PLURAL = "modelrollout.dev", "v1alpha1", "modeldeployments"
+PER_NAMESPACE = 100
+FLOW_SCHEMA = "mrscale-modelrollout-operator"
+"""The chart's flow schema (``flowControl.enabled``), rendered for release ``mrscale``."""
+SYSTEM_NAMESPACE = "mrscale-system"
+ACCOUNT = "operator"
+OWNER_LABEL = "modelrollout.dev/model-deployment"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 2.0) -> Any:
+    """Poll ``check`` (the bench's own reads, outside the operator's flow) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def model_deployment(name: str, version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "scale", "version": version, "uri": f"s3://models/scale/{version}"},
+            "replicas": 1,
+            "port": 8080,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "server", "image": "ghcr.io/modelrollout/model-server:0.1.0"}]},
+            },
+            "trafficRouting": {"router": "replicas"},
+        },
+    }
+
+
+def ensure_cluster() -> LocalCluster:
+    result = subprocess.run(
+        [sys.executable, "hack/localcluster/cluster.py", "up"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"`hack/localcluster/cluster.py up` failed:\n{result.stderr[-4000:]}")
+    layout = cluster.Layout.current()
+    return LocalCluster(kubeconfig=cluster.KUBECONFIG, kubectl_bin=str(layout.binary("kubectl")), started_here=False)
+
+
+def operator_identity(local: LocalCluster, api: client.ApiClient, folder: Path) -> Path:
+    """A ServiceAccount for the operator, a FlowSchema for its requests, and a kubeconfig with its token."""
+    core = client.CoreV1Api(api)
+    with contextlib.suppress(client.ApiException):
+        core.create_namespace({"metadata": {"name": SYSTEM_NAMESPACE}})
+    with contextlib.suppress(client.ApiException):
+        core.create_namespaced_service_account(SYSTEM_NAMESPACE, {"metadata": {"name": ACCOUNT}})
+    manifests = [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "mrscale-operator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": SYSTEM_NAMESPACE}],
+        },
+    ]
+    documents = yaml.safe_dump_all(manifests) + "---\n" + flow_control()
+    local.kubectl("apply", "--server-side", "--field-manager=bench-scale", "-f", "-", stdin=documents)
+    token = core.create_namespaced_service_account_token(
+        ACCOUNT, SYSTEM_NAMESPACE, {"spec": {"expirationSeconds": 6 * 3600}}
+    ).status.token
+    admin = yaml.safe_load(cluster.KUBECONFIG.read_text())
+    server = admin["clusters"][0]["cluster"]
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": server}],
+        "users": [{"name": ACCOUNT, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": ACCOUNT}}],
+        "current-context": "operator",
+    }
+    path = folder / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
+def flow_control() -> str:
+    """The chart's FlowSchema and PriorityLevelConfiguration for the operator's ServiceAccount."""
+    helm = Path.home() / ".cache" / "modelrollout" / "tools" / "bin" / "helm"
+    rendered = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "mrscale",
+            str(ROOT / "charts" / "modelrollout"),
+            "--kube-version=1.36.0",
+            f"--namespace={SYSTEM_NAMESPACE}",
+            "--set=flowControl.enabled=true",
+            f"--set=serviceAccount.name={ACCOUNT}",
+            "--show-only=templates/flowcontrol.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return rendered.stdout
+
+
+def dispatched(local: LocalCluster) -> float:
+    """Requests of the operator's flow the API server has dispatched so far (its own metric)."""
+    text = local.kubectl("get", "--raw", "/metrics")
+    total = 0.0
+    for line in text.splitlines():
+        if (
+            line.startswith("apiserver_flowcontrol_dispatched_requests_total{")
+            and f'flow_schema="{FLOW_SCHEMA}"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Fleet:
+    """The bench's ModelDeployments, 100 per namespace."""
+
+    def __init__(self, api: client.ApiClient, prefix: str) -> None:
+        self.api = api
+        self.prefix = prefix
+        self.names: list[tuple[str, str]] = []
+        self.namespaces: list[str] = []
+        self.objects = client.CustomObjectsApi(api)
+
+    def grow(self, size: int) -> None:
+        core = client.CoreV1Api(self.api)
+        wanted = [(f"{self.prefix}-{index // PER_NAMESPACE}", f"m{index}") for index in range(len(self.names), size)]
+        for namespace in sorted({ns for ns, _ in wanted} - set(self.namespaces)):
+            core.create_namespace({"metadata": {"name": namespace}})
+            self.namespaces.append(namespace)
+
+        def create(item: tuple[str, str]) -> None:
+            namespace, name = item
+            self.objects.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, model_deployment(name, "v1")
+            )
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, wanted))
+        self.names.extend(wanted)
+
+    def all_healthy(self, size: int) -> bool:
+        return self.healthy() >= size
+
+    def healthy(self) -> int:
+        count = 0
+        for namespace in self.namespaces:
+            for item in self.objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
+                count += (item.get("status") or {}).get("phase") == "Healthy"
+        return count
+
+    def change(self, item: tuple[str, str], version: str) -> float:
+        """Seconds from the patch being accepted to a Deployment of the new revision existing."""
+        namespace, name = item
+        apps = client.AppsV1Api(self.api)
+        before = {
+            d.metadata.name
+            for d in apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
+        }
+        self.objects.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"spec": {"model": {"version": version}}}
+        )
+        accepted = time.monotonic()
+        while True:
+            found = apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
+            if {d.metadata.name for d in found} - before:
+                return time.monotonic() - accepted
+            if time.monotonic() - accepted > 120:
+                return float("inf")
+            time.sleep(0.02)
+
+    def delete(self) -> None:
+        core = client.CoreV1Api(self.api)
+        for namespace in self.namespaces:
+            with contextlib.suppress(client.ApiException):
+                core.delete_namespace(namespace)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+@contextlib.contextmanager
+def running_operator(kubeconfig: Path, prefix: str, operator_path: str | None) -> Iterator[OperatorProcess]:
+    extra = {"MODELROLLOUT_RESYNC_SECONDS": "300" if operator_path is None else "30"}
+    if operator_path:
+        extra["PYTHONPATH"] = f"{Path(operator_path) / 'operator'}:{os.environ.get('PYTHONPATH', '')}"
+    process = OperatorProcess(kubeconfig, "http://127.0.0.1:9", tick=1.0, extra_env=extra, namespaces=f"{prefix}-*")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000", help="fleet sizes, ascending, comma-separated")
+    parser.add_argument("--rest-seconds", type=float, default=60.0)
+    parser.add_argument("--settle-seconds", type=float, default=30.0)
+    parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--operator-path", help="a checkout whose operator/ to run instead of this one")
+    parser.add_argument("--label", default="this checkout", help="what the table calls the operator")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    local = ensure_cluster()
+    api = local.api_client()
+    prefix = f"mrscale{uuid.uuid4().hex[:4]}"
+    rows: list[str] = []
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as folder:
+        kubeconfig = operator_identity(local, api, Path(folder))
+        fleet = Fleet(api, prefix)
+        try:
+            with running_operator(kubeconfig, prefix, args.operator_path) as operator:
+                assert operator.process is not None
+                pid = operator.process.pid
+                for size in sizes:
+                    log(f"{args.label}: growing the fleet to {size}")
+                    started = time.monotonic()
+                    fleet.grow(size)
+                    wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), timeout=600 + size)
+                    log(
+                        f"{size} Healthy after {time.monotonic() - started:.0f} s; settling {args.settle_seconds:.0f} s"
+                    )
+                    time.sleep(args.settle_seconds)
+                    requests, cpu = dispatched(local), cpu_seconds(pid)
+                    time.sleep(args.rest_seconds)
+                    requests, cpu = dispatched(local) - requests, cpu_seconds(pid) - cpu
+                    rss = rss_mib(pid)
+                    per_hour = requests / size * 3600 / args.rest_seconds
+                    changed = rng.sample(fleet.names[:size], args.changes)
+                    latencies = [fleet.change(item, f"v-{uuid.uuid4().hex[:6]}") for item in changed]
+                    rows.append(
+                        f"| {args.label} | {size:,} | {rss:.0f} | {rss / size * 1024:.0f} | "
+                        f"{100 * cpu / args.rest_seconds:.1f}% | {requests:.0f} | {per_hour:.2f} | "
+                        f"{statistics.median(latencies):.2f} / {percentile(latencies, 0.99):.2f} |"
+                    )
+                    log(rows[-1])
+        finally:
+            fleet.delete()
+    print(
+        f"| operator | fleet | RSS MiB | KiB per object | CPU at rest (of a core) | API requests in "
+        f"{args.rest_seconds:.0f} s at rest | per object per hour | spec change -> canary Deployment, p50 / p99 s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

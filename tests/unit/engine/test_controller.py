@@ -1,0 +1,167 @@
+"""A kind's controller: watch events feed the store and the queue; after a tick, a wake-up only if needed.
+
+The loop is the real one (a stub kind, the in-memory API server); worker threads are real, and the
+tests wait on the ticks they count, never on the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import pytest
+from kubernetes import client
+from pydantic import BaseModel
+
+from modelrollout.api.status import ResourceStatus
+from modelrollout.config import Settings
+from modelrollout.engine.context import Context
+from modelrollout.engine.controller import Controller
+from modelrollout.engine.reconciler import Reconciler, Tick
+from modelrollout.metrics.fake import FakeMetricSource
+from tests.support.kubernetes import InMemoryResources
+from tests.support.waiting import wait_for
+
+PLURAL = "stubs"
+WAIT = 10.0
+
+
+class StubSpec(BaseModel):
+    replicas: int = 1
+
+
+@dataclasses.dataclass
+class Stub:
+    """A kind that is at rest or active as the test says, and counts its reconciliations."""
+
+    is_active: bool = False
+    watched: bool = True
+    ran: list[str] = dataclasses.field(default_factory=list)
+    done: threading.Semaphore = dataclasses.field(default_factory=lambda: threading.Semaphore(0))
+    name = "stub"
+    plural = PLURAL
+    spec_model = StubSpec
+    status_model = ResourceStatus
+
+    def at_rest(self, spec: Mapping[str, Any], status: ResourceStatus, now: datetime) -> bool:
+        del spec, status, now
+        return not self.is_active
+
+    def active(self, spec: Mapping[str, Any], status: ResourceStatus) -> bool:
+        del spec, status
+        return self.is_active
+
+    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+        del spec
+        return not self.watched
+
+    def urgent(self, body: Mapping[str, Any]) -> bool:
+        del body
+        return False
+
+    def reconcile(self, tick: Tick, spec: StubSpec, status: ResourceStatus) -> ResourceStatus:
+        del spec
+        self.ran.append(tick.name)
+        return status
+
+
+class CountingReconciler(Reconciler[StubSpec, ResourceStatus]):
+    """The real loop, releasing a semaphore after each tick so the test can wait for it."""
+
+    ticks: threading.Semaphore
+
+    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False) -> Any:
+        try:
+            return super().tick(body, now=now, force=force)
+        finally:
+            self.ticks.release()
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[InMemoryResources, Stub, Controller, CountingReconciler]]:
+    server = InMemoryResources()
+    kind = Stub()
+    context = Context(settings=Settings(tick_seconds=3600.0, resync_seconds=7200.0), metrics=FakeMetricSource())
+    reconciler = CountingReconciler(kind, context, api=client.ApiClient, resources=lambda _: server)
+    reconciler.ticks = threading.Semaphore(0)
+    controller = Controller(reconciler, workers=2)
+    controller.queue.start()
+    try:
+        yield server, kind, controller, reconciler
+    finally:
+        controller.queue.stop()
+
+
+def settled(controller: Controller) -> None:
+    """Until no key is being processed: a tick is over once its wake-up is scheduled, after the tick."""
+    wait_for(lambda: not controller.queue._processing, WAIT, message="the worker to finish")
+
+
+def resource(server: InMemoryResources, name: str, **status: Any) -> dict[str, Any]:
+    body = {"kind": "Stub", "metadata": {"namespace": "ns", "name": name}, "spec": {}, "status": status}
+    return server.add(PLURAL, body)
+
+
+def test_a_new_resource_is_reconciled_and_one_at_rest_asks_for_no_wake_up(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    settled(controller)
+    assert kind.ran == ["a"]
+    assert controller.queue._due == {}, "at rest and watched: nothing scheduled"
+
+
+def test_an_active_resource_is_looked_at_again_a_tick_later(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    kind.is_active = True
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    settled(controller)
+    assert set(controller.queue._due) == {("ns", "a")}
+
+
+def test_what_no_watch_covers_is_re_verified_at_rest(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    kind.watched = False
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    settled(controller)
+    assert set(controller.queue._due) == {("ns", "a")}
+
+
+def test_a_change_to_what_it_owns_reconciles_a_quiet_resource_in_full(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    body = resource(server, "a", observedGeneration=1)
+    controller.reconciler.context.synced(kind.name, "ns", "a")
+    controller.seen(body)
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert kind.ran == [], "quiet: not reconciled"
+    assert server.journal == [], "not even read"
+
+    controller.poke("ns", "a")
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert kind.ran == ["a"]
+    assert server.journal == ["get stubs/a"]
+
+
+def test_a_deleted_resource_is_forgotten_and_poking_it_does_nothing(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    controller.gone("ns", "a")
+    controller.poke("ns", "a")
+    assert len(controller) == 0
+    assert len(controller.queue) == 0
+    assert kind.ran == ["a"]
+
+
+def test_the_store_drops_managed_fields(world: Any) -> None:
+    server, _, controller, reconciler = world
+    body = resource(server, "a")
+    body["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    controller.seen(body)
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert "managedFields" not in controller._store["ns", "a"]["metadata"]
