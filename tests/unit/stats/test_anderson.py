@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -33,6 +35,18 @@ def test_the_statistic_from_count_tables_is_scipys(tied: bool) -> None:
         [reference, current], pooled, values, 2, np.array([reference.size, current.size]), pooled.size
     )
     assert midrank_statistic(reference_counts, current_counts)[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "m", "tied"), [(5, 4, False), (60, 80, True), (1000, 700, False)])
+def test_the_standardised_statistic_is_scipys(n: int, m: int, tied: bool) -> None:
+    """Computed once, from the count table, with Scholz and Stephens' variance: the number scipy reports."""
+    rng = np.random.default_rng(n + m)
+    draw = (lambda size: rng.poisson(3, size).astype(float)) if tied else (lambda size: rng.normal(size=size))
+    reference, current = draw(n), draw(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # scipy's note that it capped its own p-value
+        expected = scipy_stats.anderson_ksamp([reference, current], variant="midrank").statistic
+    assert anderson_darling(reference, current).statistic == pytest.approx(expected, rel=1e-9)
 
 
 def test_continuous_data_get_the_asymptotic_p_value_and_tied_data_permutations() -> None:
