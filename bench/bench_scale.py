@@ -58,6 +58,8 @@ FLOW_SCHEMA = "mrscale-modelrollout-operator"
 SYSTEM_NAMESPACE = "mrscale-system"
 ACCOUNT = "operator"
 OWNER_LABEL = "modelrollout.dev/model-deployment"
+REVISION_LABEL = "modelrollout.dev/revision"
+ACTION, ACTION_ID = "modelrollout.dev/action", "modelrollout.dev/action-id"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -245,6 +247,64 @@ class Fleet:
                 return float("inf")
             time.sleep(0.02)
 
+    def status(self, item: tuple[str, str]) -> dict[str, Any]:
+        namespace, name = item
+        found = self.objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        return dict(found.get("status") or {})
+
+    def canary_replicas(self, item: tuple[str, str], revision: str) -> int:
+        namespace, name = item
+        found = client.AppsV1Api(self.api).list_namespaced_deployment(
+            namespace, label_selector=f"{OWNER_LABEL}={name},{REVISION_LABEL}={revision}"
+        )
+        return sum(d.spec.replicas or 0 for d in found.items)
+
+    def burst(self, items: list[tuple[str, str]], victim: tuple[str, str]) -> tuple[float, float]:
+        """Change every one of ``items`` at once and abort ``victim``'s canary (in traffic) meanwhile.
+
+        Returns (seconds until the victim's canary has 0 replicas and its status 0% after the abort,
+        seconds until every changed item has its canary Deployment).
+        """
+        version = f"v-{uuid.uuid4().hex[:6]}"
+        victim_change = {"spec": {"model": {"version": f"{version}-victim"}}}
+        self.objects.patch_namespaced_custom_object(GROUP, VERSION, victim[0], PLURAL, victim[1], victim_change)
+        wait_until("the victim's canary in traffic", lambda: int(self.status(victim).get("canaryWeight") or 0) > 0, 300)
+        revision = self.status(victim)["currentRevision"]["hash"]
+        started = time.monotonic()
+
+        def change(item: tuple[str, str]) -> None:
+            patch = {"spec": {"model": {"version": version}}}
+            self.objects.patch_namespaced_custom_object(GROUP, VERSION, item[0], PLURAL, item[1], patch)
+
+        with ThreadPoolExecutor(16) as pool:
+            changes = pool.map(change, items)
+            abort = {"metadata": {"annotations": {ACTION: "abort", ACTION_ID: uuid.uuid4().hex}}}
+            self.objects.patch_namespaced_custom_object(GROUP, VERSION, victim[0], PLURAL, victim[1], abort)
+            aborted = time.monotonic()
+            while not (
+                int(self.status(victim).get("canaryWeight") or 0) == 0 and self.canary_replicas(victim, revision) == 0
+            ):
+                if time.monotonic() - aborted > 120:
+                    break
+                time.sleep(0.05)
+            rolled_back = time.monotonic() - aborted
+            list(changes)
+        namespaces = sorted({namespace for namespace, _ in items})
+        wanted = set(items)
+        apps = client.AppsV1Api(self.api)
+
+        def canaries_created() -> bool:
+            """Every changed one has a second Deployment (its canary) next to its stable one."""
+            per_owner: dict[tuple[str, str], int] = {}
+            for namespace in namespaces:
+                for deployment in apps.list_namespaced_deployment(namespace, label_selector=OWNER_LABEL).items:
+                    owner = (namespace, deployment.metadata.labels[OWNER_LABEL])
+                    per_owner[owner] = per_owner.get(owner, 0) + 1
+            return all(per_owner.get(item, 0) >= 2 for item in wanted)
+
+        wait_until("every changed item's canary", canaries_created, 600, every=0.5)
+        return rolled_back, time.monotonic() - started
+
     def delete(self) -> None:
         core = client.CoreV1Api(self.api)
         for namespace in self.namespaces:
@@ -276,6 +336,7 @@ def main() -> int:
     parser.add_argument("--rest-seconds", type=float, default=60.0)
     parser.add_argument("--settle-seconds", type=float, default=30.0)
     parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=0, help="at the largest size: this many changes at once")
     parser.add_argument("--operator-path", help="a checkout whose operator/ to run instead of this one")
     parser.add_argument("--label", default="this checkout", help="what the table calls the operator")
     args = parser.parse_args()
@@ -284,6 +345,8 @@ def main() -> int:
     api = local.api_client()
     prefix = f"mrscale{uuid.uuid4().hex[:4]}"
     rows: list[str] = []
+    bursts: list[str] = []
+    used: set[tuple[str, str]] = set()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as folder:
         kubeconfig = operator_identity(local, api, Path(folder))
@@ -314,6 +377,17 @@ def main() -> int:
                         f"{statistics.median(latencies):.2f} / {percentile(latencies, 0.99):.2f} |"
                     )
                     log(rows[-1])
+                    used |= set(changed)
+                if args.burst:
+                    wait_until("the fleet at rest again", functools.partial(fleet.all_healthy, sizes[-1]), 900)
+                    unused = [item for item in fleet.names if item not in used]
+                    victim, burst = unused[0], rng.sample(unused[1:], args.burst)
+                    log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
+                    rolled_back, created = fleet.burst(burst, victim)
+                    bursts.append(
+                        f"| {args.label} | {sizes[-1]:,} | {args.burst:,} | {created:.1f} | {rolled_back:.2f} |"
+                    )
+                    log(bursts[-1])
         finally:
             fleet.delete()
     print(
@@ -322,6 +396,13 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if bursts:
+        print(
+            "\n| operator | fleet | changes at once | every canary Deployment created after (s) "
+            "| abort during the burst -> canary at 0 replicas and 0% (s) |"
+        )
+        print("|---|---|---|---|---|")
+        print("\n".join(bursts))
     return 0
 
 
