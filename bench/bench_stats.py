@@ -37,7 +37,6 @@ from modelrollout.stats import (
     evaluate_quality,
     evaluate_samples,
     msprt_update,
-    obrien_fleming_design,
 )
 from modelrollout.stats.drift import ks_samples
 
@@ -127,8 +126,6 @@ def bench_core(quick: bool) -> list[str]:
         f"| mSPRT update per batch (`msprt_update`) | {updates:,} updates "
         f"| {median / updates * 1e6:.2f} us each | {best / updates * 1e6:.2f} us each |"
     )
-    median, best = timed(lambda: obrien_fleming_design([0.2, 0.4, 0.6, 0.8, 1.0]), 3)
-    rows.append(f"| O'Brien-Fleming boundaries (recursive integration) | 5 looks | {ms(median)} | {ms(best)} |")
     return rows
 
 

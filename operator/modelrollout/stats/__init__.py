@@ -37,13 +37,6 @@ from modelrollout.stats.experiment import (
     analyze_fixed,
     analyze_sequential,
 )
-from modelrollout.stats.group_sequential import (
-    GroupSequentialDesign,
-    inflation_factor,
-    obrien_fleming_design,
-    obrien_fleming_spending,
-    rejection_probability,
-)
 from modelrollout.stats.hashing import assign_arm, unit_hash
 from modelrollout.stats.histograms import (
     Histogram,
@@ -106,7 +99,6 @@ __all__ = [
     "DriftVerdict",
     "ExperimentAnalysis",
     "FeatureDrift",
-    "GroupSequentialDesign",
     "Histogram",
     "HistogramError",
     "Interval",
@@ -141,14 +133,11 @@ __all__ = [
     "from_samples",
     "histogram",
     "holm",
-    "inflation_factor",
     "mann_whitney",
     "msprt_look",
     "msprt_result",
     "msprt_sample_size",
     "msprt_update",
-    "obrien_fleming_design",
-    "obrien_fleming_spending",
     "open_ended",
     "power_two_means",
     "power_two_proportions",
@@ -156,7 +145,6 @@ __all__ = [
     "ratio_of_means",
     "ratio_of_proportions",
     "rebin",
-    "rejection_probability",
     "relative_to_baseline",
     "sample_ratio_mismatch",
     "sample_size_two_means",

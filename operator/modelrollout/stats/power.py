@@ -14,8 +14,7 @@ Clinical Research", sections 3.2 and 4.2) with an allocation ratio
 
 ``z_a`` is ``z_{1 - alpha / 2}`` (two-sided) or ``z_{1 - alpha}`` (one-sided) and
 ``z_b`` is ``z_{power}``. A relative MDE is a fraction of the baseline.
-For group-sequential designs multiply by
-:func:`modelrollout.stats.group_sequential.inflation_factor`; for the mSPRT use
+For the mSPRT (the Experiment's always-valid test) use
 :func:`modelrollout.stats.sequential.msprt_sample_size`.
 """
 
