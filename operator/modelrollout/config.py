@@ -65,10 +65,13 @@ class Variable:
     name: str
     parse: Callable[[str], object] = str
     empty_is_value: bool = False
+    pod: str | None = None
+    """A variable of the pod's own, without the prefix (``POD_NAMESPACE``, set by the downward API), that wins
+    when set: in a pod the operator's name and namespace come from the pod, not from a second setting."""
 
-    def read(self, get: Getter) -> object:
+    def read(self, get: Getter, pod: Getter) -> object:
         """The parsed value, or ``_DEFAULT`` when the variable leaves the field's default."""
-        text = get(self.name)
+        text = (pod(self.pod) if self.pod else None) or get(self.name)
         if text is None or (text == "" and not self.empty_is_value):
             return _DEFAULT
         return self.parse(text)
@@ -86,9 +89,11 @@ SOURCE = "modelrollout.env"
 """The key of a field's metadata that holds its ``Variable`` or ``Section``."""
 
 
-def variable(name: str, parse: Callable[[str], object] = str, *, empty_is_value: bool = False) -> dict[str, Variable]:
-    """Field metadata: the setting is read from ``PREFIX + name`` with ``parse``."""
-    return {SOURCE: Variable(name, parse, empty_is_value)}
+def variable(
+    name: str, parse: Callable[[str], object] = str, *, empty_is_value: bool = False, pod: str | None = None
+) -> dict[str, Variable]:
+    """Field metadata: the setting is read from ``PREFIX + name`` with ``parse`` (from ``pod`` first, when set)."""
+    return {SOURCE: Variable(name, parse, empty_is_value, pod)}
 
 
 def section(read: Callable[[Getter], object]) -> dict[str, Section]:
@@ -98,6 +103,14 @@ def section(read: Callable[[Getter], object]) -> dict[str, Section]:
 
 def _namespaces(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _count(text: str) -> int:
+    """A whole number, zero or more."""
+    number = int(text)
+    if number < 0:
+        raise ValueError(f"must be 0 or more, got {text!r}")
+    return number
 
 
 def _flag(text: str) -> bool:
@@ -198,6 +211,24 @@ class Settings:
     """Let guardrail, experiment and drift queries read any namespace. Off, every vector selector is limited to
     the resource's own namespace (metrics/scoping.py), so a tenant cannot read another's series; an admin whose
     users are trusted may turn it on (MODELROLLOUT_CROSS_NAMESPACE_QUERIES=true)."""
+    shards: int = field(default=0, metadata=variable("SHARDS", _count))
+    """Split the watched resources into this many shards by a hash of their namespace, each processed by the one
+    replica that holds its Lease (engine/sharding.py); 0 (the default) turns sharding off. Every replica must use
+    the same number, and kopf peering must be off: each replica runs standalone."""
+    shard_identity: str | None = field(default=None, metadata=variable("SHARD_IDENTITY", pod="POD_NAME"))
+    """This replica's name in the sharding Leases: the pod's name (``POD_NAME``) in a pod; None picks the host
+    name and a random suffix at start-up. Two live replicas must never share it."""
+    shard_namespace: str = field(
+        default="modelrollout-system", metadata=variable("SHARD_NAMESPACE", pod="POD_NAMESPACE")
+    )
+    """Where the sharding Leases live: the operator's own namespace (``POD_NAMESPACE``) in a pod."""
+
+    def __post_init__(self) -> None:
+        if self.shards and self.peering is not None:
+            raise SettingsError(
+                f"{PREFIX}SHARDS and {PREFIX}PEERING_NAME exclude each other: with shards every replica runs "
+                "standalone and Leases decide which one acts on which namespaces; unset the peering name"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -209,7 +240,8 @@ class Settings:
 
         values: dict[str, Any] = {}
         for setting in fields(cls):
-            value = setting.metadata[SOURCE].read(get)
+            origin = setting.metadata[SOURCE]
+            value = origin.read(get, source.get) if isinstance(origin, Variable) else origin.read(get)
             if value is not _DEFAULT:
                 values[setting.name] = value
         return cls(**values)

@@ -87,6 +87,9 @@ def test_each_setting_names_its_variable_once() -> None:
         "peering_lifetime": "PEERING_LIFETIME",
         "liveness_endpoint": "LIVENESS",
         "cross_namespace_queries": "CROSS_NAMESPACE_QUERIES",
+        "shards": "SHARDS",
+        "shard_identity": "SHARD_IDENTITY",
+        "shard_namespace": "SHARD_NAMESPACE",
     }
     assert {f.name for f in fields(Settings)} - set(named) == {"prometheus_auth"}
 
@@ -131,3 +134,31 @@ def test_the_image_counts_as_set_only_when_given() -> None:
 def test_a_number_that_is_not_one_is_refused(name: str, text: str) -> None:
     with pytest.raises(ValueError, match=repr(text)):
         Settings.from_env({f"MODELROLLOUT_{name}": text})
+
+
+def test_sharding_reads_the_pods_name_and_namespace() -> None:
+    """In a pod the downward API's POD_NAME and POD_NAMESPACE name the replica and where its Leases live."""
+    assert (Settings().shards, Settings().shard_identity, Settings().shard_namespace) == (
+        0,
+        None,
+        "modelrollout-system",
+    )
+    laptop = Settings.from_env({"MODELROLLOUT_SHARDS": "4", "MODELROLLOUT_SHARD_NAMESPACE": "ops"})
+    assert (laptop.shards, laptop.shard_identity, laptop.shard_namespace) == (4, None, "ops")
+    pod = Settings.from_env(
+        {
+            "MODELROLLOUT_SHARDS": "2",
+            "MODELROLLOUT_SHARD_NAMESPACE": "ops",
+            "POD_NAME": "modelrollout-7c9f-x2",
+            "POD_NAMESPACE": "modelrollout-system",
+        }
+    )
+    assert (pod.shard_identity, pod.shard_namespace) == ("modelrollout-7c9f-x2", "modelrollout-system")
+
+
+def test_sharding_and_peering_exclude_each_other() -> None:
+    with pytest.raises(SettingsError, match="unset the peering name"):
+        Settings.from_env({"MODELROLLOUT_SHARDS": "2", "MODELROLLOUT_PEERING_NAME": "modelrollout"})
+    assert Settings.from_env({"MODELROLLOUT_SHARDS": "2", "MODELROLLOUT_PEERING_NAME": ""}).shards == 2
+    with pytest.raises(ValueError, match="0 or more"):
+        Settings.from_env({"MODELROLLOUT_SHARDS": "-1"})

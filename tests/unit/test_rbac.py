@@ -12,7 +12,8 @@ is a `forbidden` in production. The calls are derived from the code, not listed 
   Events, peering keep-alives, CRD and namespace discovery), from kopf's documented needs.
 
 The result must equal the rules of manifests/base (ClusterRole + Role) and of the chart in
-both modes (cluster-wide, and Roles per watched namespace).
+both modes (cluster-wide, and Roles per watched namespace). The sharding Leases are granted only
+where sharding is on: the chart's ``shards``, in the operator's own namespace.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ KOPF_FOLLOWING_NAMESPACES: set[Grant] = {("", "namespaces", "list"), ("", "names
 OWN_POD: set[Grant] = {("", "pods", "get")}
 """kube/bootstrap.own_image reads the operator's own Pod: a Role in its own namespace."""
 SECRETS: set[Grant] = {("", "secrets", "get")}
+LEASES: set[Grant] = {("coordination.k8s.io", "leases", verb) for verb in ("list", "create", "update", "delete")}
+"""engine/sharding.Membership keeps its Leases in its own namespace: a Role there, with the chart's ``shards`` only
+(kustomize runs one active replica by peering; an overlay that turns sharding on adds the rule)."""
 
 
 def called_client_methods() -> dict[str, set[str]]:
@@ -92,7 +96,13 @@ def called_client_methods() -> dict[str, set[str]]:
 
 def static_grant(method: str) -> Grant:
     """(group, resource, verb) of a typed client method, from the request its serializer builds."""
-    for api in (kubernetes.client.CoreV1Api, kubernetes.client.AppsV1Api, kubernetes.client.BatchV1Api):
+    apis = (
+        kubernetes.client.CoreV1Api,
+        kubernetes.client.AppsV1Api,
+        kubernetes.client.BatchV1Api,
+        kubernetes.client.CoordinationV1Api,
+    )
+    for api in apis:
         serializer = getattr(api, f"_{method}_serialize", None)
         if serializer is None:
             continue
@@ -108,7 +118,7 @@ def static_grant(method: str) -> Grant:
         verb = "list" if http[1] == "GET" and "{name}" not in path[1] else HTTP_VERBS[http[1]]
         group = match["group"] if path[1].startswith("/apis/") else ""
         return (group or "", resource, verb)
-    raise AssertionError(f"{method}: not a typed client method of core, apps or batch")
+    raise AssertionError(f"{method}: not a typed client method of core, apps, batch or coordination")
 
 
 def custom_grants(method: str) -> set[Grant]:
@@ -129,8 +139,8 @@ def code_grants() -> set[Grant]:
 
 
 def expected(*, namespaced_mode: bool) -> tuple[set[Grant], set[Grant]]:
-    """(grants in the watched namespaces, cluster-scoped grants), secrets and the own pod aside."""
-    namespaced = (code_grants() | KOPF_NAMESPACED) - SECRETS - OWN_POD - {(*PEERING, "create")}
+    """(grants in the watched namespaces, cluster-scoped grants), secrets, the own pod and Leases aside."""
+    namespaced = (code_grants() | KOPF_NAMESPACED) - SECRETS - OWN_POD - LEASES - {(*PEERING, "create")}
     cluster = KOPF_CLUSTER | {(*PEERING, "create")} | (KOPF_FOLLOWING_NAMESPACES if namespaced_mode else set())
     return namespaced, cluster
 
@@ -153,6 +163,8 @@ def test_the_code_needs_what_the_docs_say() -> None:
     assert ("", "secrets", "get") in grants
     assert ("gateway.networking.k8s.io", "httproutes", "patch") in grants
     assert ("", "pods/log", "get") not in grants
+    assert grants >= LEASES, "engine/sharding.py: list, create, replace and delete Leases"
+    assert ("coordination.k8s.io", "leases", "get") not in grants
     assert not [g for g in grants if g[2] == "watch"], "the controllers never watch; kopf does"
 
 
@@ -197,6 +209,22 @@ def test_chart_rbac_equals_the_calls_cluster_wide() -> None:
     assert_equal(cluster_roles["r-modelrollout-secrets"], SECRETS)
     roles = [o for o in objects if o["kind"] == "Role"]
     assert [(r["metadata"]["namespace"], grants_of(r)) for r in roles] == [("ops", OWN_POD)]
+
+
+@pytest.mark.integration
+def test_chart_shards_add_the_leases_in_its_own_namespace_and_drop_peering() -> None:
+    objects = render_chart("--set", "shards=4")
+    roles = [o for o in objects if o["kind"] == "Role"]
+    assert [(r["metadata"]["namespace"], grants_of(r)) for r in roles] == [("ops", OWN_POD | LEASES)]
+    env = {
+        e["name"]: e
+        for o in objects
+        if o["kind"] == "Deployment"
+        for e in o["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODELROLLOUT_SHARDS"]["value"] == "4"
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "MODELROLLOUT_PEERING_NAME" not in env, "each replica runs standalone; the Leases decide"
 
 
 @pytest.mark.integration

@@ -132,6 +132,14 @@ when restricted to namespaces, following them as they come and go. */}}
 {{- end }}
 {{- end }}
 
+{{/* Sharding (values shards): a member Lease per replica and one per shard, listed every few seconds, written
+with their resourceVersion (update), deleted when a replica leaves or is gone. No get, no watch. */}}
+{{- define "modelrollout.shardingRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [list, create, update, delete]
+{{- end }}
+
 {{/* Drift webhook URLs, read by name only. */}}
 {{- define "modelrollout.secretRules" -}}
 - apiGroups: [""]

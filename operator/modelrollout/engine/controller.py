@@ -17,6 +17,10 @@ A change to anything a resource owns (its Deployments, Services, ControllerRevis
 smoke Jobs: the kind registers those watches) pokes exactly that resource, with the quiet
 check skipped. So an idle fleet costs no thread, no timer and no API request, and a change
 is acted on as soon as a worker is free.
+
+With sharding (:mod:`modelrollout.engine.sharding`) the store still keeps every body the
+watch delivers, but only the namespaces of the shards this replica holds are reconciled; a
+shard gained is caught up on from the store.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import kopf
 from modelrollout import GROUP, VERSION
 from modelrollout.engine.queue import WorkQueue
 from modelrollout.engine.reconciler import Reconciler
+from modelrollout.engine.sharding import MEMO_KEY, Membership
 
 Key = tuple[str, str]
 """A resource's namespace and name."""
@@ -46,6 +51,7 @@ class Controller:
         self._store: dict[Key, dict[str, Any]] = {}
         self._forced: set[Key] = set()
         self._lock = threading.Lock()
+        self._shards: Membership | None = None
 
     def seen(self, body: Mapping[str, Any]) -> None:
         """A watch event: keep the body, and reconcile the resource."""
@@ -75,7 +81,21 @@ class Controller:
         with self._lock:
             return len(self._store)
 
+    def shard_by(self, membership: Membership) -> None:
+        """Reconcile only the namespaces of the shards ``membership`` holds (call before the queue starts)."""
+        self._shards = membership
+        membership.on_gained(self._catch_up)
+
+    def _catch_up(self, gained: Callable[[str], bool]) -> None:
+        """Shards were gained: reconcile their stored resources, as at start-up (another replica had them)."""
+        with self._lock:
+            keys = [(key, self.reconciler.kind.urgent(body)) for key, body in self._store.items() if gained(key[0])]
+        for key, urgent in keys:
+            self.queue.add(key, urgent=urgent)
+
     def _process(self, key: Any) -> None:
+        if self._shards is not None and not self._shards.holds(key[0]):
+            return  # another replica's shard: kept in the store, caught up on if this replica gains it
         with self._lock:
             body = self._store.get(key)
             force = key in self._forced
@@ -102,7 +122,10 @@ def register(controller: Controller, *, on_delete: Callable[[str, str, Mapping[s
     context = controller.reconciler.context
 
     @kopf.on.startup()
-    def start(**_: Any) -> None:
+    def start(memo: kopf.Memo, **_: Any) -> None:
+        membership = memo.get(MEMO_KEY)
+        if isinstance(membership, Membership):
+            controller.shard_by(membership)
         controller.queue.start()
 
     @kopf.on.cleanup()

@@ -1,7 +1,9 @@
-"""Start-up: kopf settings, the operator's metrics endpoint, and the controllers' handlers.
+"""Start-up: kopf settings, the operator's metrics endpoint, the controllers' handlers, and sharding.
 
 This is the only module that knows every controller; each controller module
-registers its own handlers with the shared :class:`Context`.
+registers its own handlers with the shared :class:`Context`. With sharding, the
+replica's :class:`~modelrollout.engine.sharding.Membership` reaches the controllers
+through kopf's operator memo.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import kopf
 from modelrollout import GROUP, VERSION, telemetry
 from modelrollout.api.kinds import ALL_KINDS
 from modelrollout.config import Settings
+from modelrollout.engine import sharding
 from modelrollout.engine.context import Context
 from modelrollout.engine.reconciler import NoDiffBaseStorage
 from modelrollout.kube import bootstrap
@@ -79,14 +82,32 @@ def configure(operator_settings: Settings) -> None:
     kopf.on.login()(counting_login)
 
 
+def shard(settings: Settings) -> sharding.Membership:
+    """Join the other replicas: Leases renewed from start-up, released at shutdown (engine/sharding.py)."""
+    membership = sharding.join(settings, api_client())
+
+    @kopf.on.startup()
+    def join(**_: Any) -> None:
+        membership.start()
+
+    @kopf.on.cleanup()
+    def leave(**_: Any) -> None:
+        membership.stop()
+
+    return membership
+
+
 def run(settings: Settings) -> None:
-    """Run until stopped. With a peering name only one of several replicas acts at a time."""
+    """Run until stopped. With a peering name only one of several replicas acts at a time; with shards, each
+    replica reconciles the namespaces of the shards it holds."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A line per timer run drowns what matters; failures are still logged at WARNING and above.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     telemetry.serve(settings.metrics_port)
     configure(settings)
     register_all(build_context(settings))
+    # After the controllers' handlers: at shutdown their queues stop before the shards are released.
+    membership = shard(settings) if settings.shards else None
     kopf.run(
         # Distinct priorities: with equal ones kopf pauses every replica and nothing acts.
         priority=random.randint(1, 32767),
@@ -95,4 +116,5 @@ def run(settings: Settings) -> None:
         standalone=settings.peering is None,
         peering_name=settings.peering,
         liveness_endpoint=settings.liveness_endpoint,
+        memo=kopf.Memo({sharding.MEMO_KEY: membership}),
     )
