@@ -104,7 +104,11 @@ def ensure_cluster() -> LocalCluster:
     if result.returncode != 0:
         raise SystemExit(f"`hack/localcluster/cluster.py up` failed:\n{result.stderr[-4000:]}")
     layout = cluster.Layout.current()
-    return LocalCluster(kubeconfig=cluster.KUBECONFIG, kubectl_bin=str(layout.binary("kubectl")), started_here=False)
+    local = LocalCluster(kubeconfig=cluster.KUBECONFIG, kubectl_bin=str(layout.binary("kubectl")), started_here=False)
+    crds = str(ROOT / "crds")
+    local.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=bench-scale", "-f", crds)
+    local.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+    return local
 
 
 def operator_identity(local: LocalCluster, api: client.ApiClient, folder: Path) -> Path:
