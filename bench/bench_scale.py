@@ -3,7 +3,8 @@
 Fleets of ``--sizes`` ModelDeployments (100 per namespace, the replicas router, one replica,
 no smoke test, no guardrails: a model served and at rest) are created on the local control
 plane and reconciled by one operator process with its default settings. Once every one is
-Healthy and a settling pause has passed, for ``--rest-seconds``:
+Healthy, the operator's work queue is empty (when it has one: ``modelrollout_workqueue_depth``)
+and a settling pause has passed, for ``--rest-seconds``:
 
 * **API requests at rest, counted by the API server itself.** The operator runs as its own
   ServiceAccount, which the chart's FlowSchema (``flowControl.enabled``) puts in its own flow; the API server's
@@ -30,11 +31,13 @@ import contextlib
 import functools
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -182,6 +185,18 @@ def dispatched(local: LocalCluster) -> float:
     return total
 
 
+def requests_by_call(local: LocalCluster) -> dict[tuple[str, str], float]:
+    """``apiserver_request_total`` by (verb, resource), every client: what the requests at rest were."""
+    counts: dict[tuple[str, str], float] = {}
+    for line in local.kubectl("get", "--raw", "/metrics").splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(part.split("=", 1) for part in line[line.index("{") + 1 : line.rindex("}")].split(","))
+        key = (labels.get("verb", "").strip('"'), labels.get("resource", "").strip('"'))
+        counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -321,9 +336,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def queue_depth(port: int) -> float | None:
+    """The operator's ModelDeployment work queue (None: an operator without one, the timer-driven kind)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    for line in text.splitlines():
+        if line.startswith('modelrollout_workqueue_depth{kind="modeldeployment"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 @contextlib.contextmanager
-def running_operator(kubeconfig: Path, prefix: str, operator_path: str | None) -> Iterator[OperatorProcess]:
-    extra = {"MODELROLLOUT_RESYNC_SECONDS": "300" if operator_path is None else "30"}
+def running_operator(
+    kubeconfig: Path, prefix: str, operator_path: str | None, metrics_port: int
+) -> Iterator[OperatorProcess]:
+    extra = {
+        "MODELROLLOUT_RESYNC_SECONDS": "300" if operator_path is None else "30",
+        "MODELROLLOUT_METRICS_PORT": str(metrics_port),
+    }
     if operator_path:
         extra["PYTHONPATH"] = f"{Path(operator_path) / 'operator'}:{os.environ.get('PYTHONPATH', '')}"
     process = OperatorProcess(kubeconfig, "http://127.0.0.1:9", tick=1.0, extra_env=extra, namespaces=f"{prefix}-*")
@@ -356,7 +392,8 @@ def main() -> int:
         kubeconfig = operator_identity(local, api, Path(folder))
         fleet = Fleet(api, prefix)
         try:
-            with running_operator(kubeconfig, prefix, args.operator_path) as operator:
+            port = free_port()
+            with running_operator(kubeconfig, prefix, args.operator_path, port) as operator:
                 assert operator.process is not None
                 pid = operator.process.pid
                 for size in sizes:
@@ -364,13 +401,17 @@ def main() -> int:
                     started = time.monotonic()
                     fleet.grow(size)
                     wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), timeout=600 + size)
-                    log(
-                        f"{size} Healthy after {time.monotonic() - started:.0f} s; settling {args.settle_seconds:.0f} s"
-                    )
+                    log(f"{size} Healthy after {time.monotonic() - started:.0f} s")
+                    if queue_depth(port) is not None:
+                        wait_until("an empty work queue", lambda: queue_depth(port) == 0, 1800, every=1.0)
+                        log(f"work queue empty after {time.monotonic() - started:.0f} s")
                     time.sleep(args.settle_seconds)
-                    requests, cpu = dispatched(local), cpu_seconds(pid)
+                    requests, cpu, calls = dispatched(local), cpu_seconds(pid), requests_by_call(local)
                     time.sleep(args.rest_seconds)
                     requests, cpu = dispatched(local) - requests, cpu_seconds(pid) - cpu
+                    after = requests_by_call(local)
+                    busiest = sorted(((after[k] - calls.get(k, 0.0), k) for k in after), reverse=True)[:6]
+                    log("at rest, all clients: " + ", ".join(f"{v} {r}: {n:.0f}" for n, (v, r) in busiest if n))
                     rss = rss_mib(pid)
                     per_hour = requests / size * 3600 / args.rest_seconds
                     changed = rng.sample(fleet.names[:size], args.changes)

@@ -31,6 +31,14 @@ reconcile_seconds = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+workqueue_depth = Gauge(
+    "modelrollout_workqueue_depth",
+    "Resources waiting in a controller's work queue (delayed ones not counted)",
+    ["kind"],
+)
+workqueue_adds_total = Counter(
+    "modelrollout_workqueue_adds_total", "Keys added to a controller's work queue, before de-duplication", ["kind"]
+)
 kube_requests_total = Counter(
     "modelrollout_kube_requests_total",
     "Kubernetes API requests the operator sent: the controllers' client (kubernetes) and kopf's (kopf); "

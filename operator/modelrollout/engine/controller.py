@@ -13,9 +13,9 @@ After the tick the resource asks to be looked at again only if it needs to:
 * one at rest never, unless its kind re-verifies what no watch tells of (a Gateway API or
   Istio route someone edited) every ``resync_seconds``.
 
-A change to anything a resource owns (its Deployments, Services, ControllerRevisions and
-smoke Jobs: the kind registers those watches) pokes exactly that resource, with the quiet
-check skipped. So an idle fleet costs no thread, no timer and no API request, and a change
+A change to anything a resource owns that its decisions read (its Deployments, Services,
+ControllerRevisions and smoke Jobs: :mod:`modelrollout.engine.owners`) pokes exactly that
+resource, with the quiet check skipped. So an idle fleet costs no thread, no timer and no API request, and a change
 is acted on as soon as a worker is free.
 
 With sharding (:mod:`modelrollout.engine.sharding`) the store still keeps every body the
@@ -143,15 +143,3 @@ def register(controller: Controller, *, on_delete: Callable[[str, str, Mapping[s
     def deleted(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> None:
         on_delete(namespace or "", name, dict(spec))
         context.forget(kind.name, namespace or "", name)
-
-
-def watch_owned(controller: Controller, api_version: str, plural: str, owner_label: str) -> None:
-    """Poke the owning resource on every change of an object of ``plural`` that carries ``owner_label``
-    (``api_version`` as in a manifest: ``apps/v1``, or ``v1`` for the core group)."""
-    group, _, version = api_version.rpartition("/")
-
-    @kopf.on.event(group=group, version=version, plural=plural, labels={owner_label: kopf.PRESENT})
-    def owned_changed(body: kopf.Body, **_: Any) -> None:
-        owner = (body.metadata.labels or {}).get(owner_label)
-        if owner:
-            controller.poke(body.metadata.namespace or "", owner)

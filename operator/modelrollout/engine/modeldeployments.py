@@ -30,7 +30,7 @@ from modelrollout.core.actions import ACTION_ANNOTATION, pending_action
 from modelrollout.core.analysis import AnalysisOutcome, Target, evaluate, plan_queries
 from modelrollout.core.decisions import Event
 from modelrollout.core.revisions import RevisionContent
-from modelrollout.engine import controller, preflight
+from modelrollout.engine import controller, owners, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
 from modelrollout.engine.reconciler import Reconciler, Tick
@@ -42,8 +42,6 @@ from modelrollout.routing.errors import RouterUnavailable
 from modelrollout.routing.factory import router_for
 
 KIND = "modeldeployment"
-OWNED = (("apps/v1", "deployments"), ("v1", "services"), ("apps/v1", "controllerrevisions"), ("batch/v1", "jobs"))
-"""What a ModelDeployment owns, labelled with its name: a change to any of them pokes it."""
 AT_REST = ("Healthy", "Degraded", "Failed")
 logger = logging.getLogger(__name__)
 
@@ -58,8 +56,7 @@ def register(context: Context) -> None:
 
     rollouts = controller.Controller(Reconciler(ModelDeployments(), context), workers=context.settings.workers)
     controller.register(rollouts, on_delete=forget)
-    for api_version, plural in OWNED:
-        controller.watch_owned(rollouts, api_version, plural, naming.MODEL_DEPLOYMENT_LABEL)
+    owners.watch_owned(rollouts, naming.MODEL_DEPLOYMENT_LABEL)
 
 
 class ModelDeployments:
@@ -86,7 +83,7 @@ class ModelDeployments:
         return status.phase not in AT_REST
 
     def resyncs(self, spec: Mapping[str, Any]) -> bool:
-        """Only a Gateway API or Istio route: what the replicas router owns is watched (:data:`OWNED`)."""
+        """Only a Gateway API or Istio route: what the replicas router owns is watched (:mod:`.owners`)."""
         return str((spec.get("trafficRouting") or {}).get("router", "replicas")) != "replicas"
 
     def urgent(self, body: Mapping[str, Any]) -> bool:

@@ -23,6 +23,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from modelrollout import telemetry
+
 logger = logging.getLogger(__name__)
 
 Key = Hashable
@@ -66,6 +68,7 @@ class WorkQueue:
 
     def add(self, key: Key, *, urgent: bool = False) -> None:
         """Process ``key`` soon (before the others when ``urgent``)."""
+        telemetry.workqueue_adds_total.labels(self._name).inc()
         with self._lock:
             if urgent:
                 self._urgent_keys.add(key)
@@ -79,6 +82,7 @@ class WorkQueue:
                 return
             self._queued.add(key)
             (self._urgent if urgent else self._normal).append(key)
+            telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
             self._lock.notify()
 
     def add_after(self, key: Key, seconds: float) -> None:
@@ -115,6 +119,7 @@ class WorkQueue:
                 return None
             key = self._urgent.popleft() if self._urgent else self._normal.popleft()
             self._queued.discard(key)
+            telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
             self._urgent_keys.discard(key)
             self._processing.add(key)
             return key

@@ -1,0 +1,46 @@
+"""Owned objects poke their ModelDeployment only for a change its decisions read: not for echoes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelrollout.engine import owners
+from modelrollout.engine.owners import Fingerprints
+
+
+def deployment(replicas: int, available: int | None, **status: Any) -> dict[str, Any]:
+    return {
+        "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"modelrollout.dev/revision": "abc"}}}},
+        "status": {"availableReplicas": available, **status},
+    }
+
+
+def test_a_deployment_pokes_its_owner_when_it_appears_becomes_ready_is_scaled_or_goes() -> None:
+    seen = Fingerprints()
+    key = ("deployments", "ns", "m-abc")
+    assert seen.changed(key, owners.deployment(deployment(1, None)))
+    assert not seen.changed(key, owners.deployment(deployment(1, None, observedGeneration=2))), "bookkeeping"
+    assert not seen.changed(key, owners.deployment(deployment(1, None, conditions=[{"type": "Progressing"}])))
+    assert seen.changed(key, owners.deployment(deployment(1, 1))), "ready: traffic may move"
+    assert seen.changed(key, owners.deployment(deployment(0, 1))), "scaled (by the router, or by someone)"
+    assert seen.changed(key, None), "deleted"
+    assert not seen.changed(key, None), "told once"
+
+
+def test_a_smoke_job_pokes_its_owner_when_its_pod_runs_and_when_it_finishes() -> None:
+    seen = Fingerprints()
+    key = ("jobs", "ns", "m-smoke")
+    assert seen.changed(key, owners.job({"status": {}}))
+    assert seen.changed(key, owners.job({"status": {"active": 1}}))
+    assert not seen.changed(key, owners.job({"status": {"active": 1, "startTime": "2026-11-30T08:00:00Z"}}))
+    finished = {"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+    assert seen.changed(key, owners.job(finished))
+
+
+def test_a_service_pokes_its_owner_when_its_selector_changes() -> None:
+    seen = Fingerprints()
+    key = ("services", "ns", "m-stable")
+    stable = {"spec": {"selector": {"revision": "a"}, "ports": [{"port": 80}]}}
+    assert seen.changed(key, owners.service(stable))
+    assert not seen.changed(key, owners.service({**stable, "metadata": {"resourceVersion": "9"}}))
+    assert seen.changed(key, owners.service({"spec": {"selector": {"revision": "b"}, "ports": [{"port": 80}]}}))
