@@ -77,6 +77,14 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_drift_calibration.py"],
     ),
     (
+        "Scale: a fleet at rest on one operator (issue 15)",
+        "Targets (at 10,000): RSS under 1 GiB; under 1 API request per ModelDeployment per hour at rest, counted by "
+        "the API server (the operator's own FlowSchema); CPU at rest under 5% of a core; a spec change to its canary "
+        "Deployment within 2 s at p99; 1,000 changes at once all acted on within 60 s, and an abort during that "
+        "burst at 0% within 5 s. This machine's control plane limits the fleet (see the section's notes).",
+        [PYTHON, "bench/bench_scale.py", "--sizes", "100,1000", "--burst", "500"],
+    ),
+    (
         "CLI CSV reader (issue 16)",
         "Target: at most 2x the input's size in memory on 1,000,000 rows; "
         "the stdlib reader against pandas and pyarrow.",
