@@ -165,8 +165,9 @@ class Namespace:
 
 
 @contextmanager
-def namespace(api: client.ApiClient, golden: Path = GOLDEN_INPUTS) -> Iterator[Namespace]:
-    name = f"mr-{uuid.uuid4().hex[:8]}"
+def namespace(api: client.ApiClient, golden: Path = GOLDEN_INPUTS, *, prefix: str = "mr-") -> Iterator[Namespace]:
+    """A fresh namespace ``<prefix><random>`` with the golden inputs the smoke tests read, deleted afterwards."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": name}})
     core.create_namespaced_config_map(

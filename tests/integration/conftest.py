@@ -7,6 +7,7 @@ proxy it can cut) overrides ``operator_prometheus_url``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,16 +29,20 @@ def operator_prometheus_url(prometheus: Any) -> str:
     return str(prometheus.url)
 
 
+SESSION_PREFIX = f"mr{uuid.uuid4().hex[:4]}-"
+"""This test session's namespaces: its operator watches only these, never another session's on the same cluster."""
+
+
 @pytest.fixture(scope="module")
 def operator(cluster: Any, operator_prometheus_url: str, crds: None) -> Iterator[OperatorProcess]:
-    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url) as process:
+    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url, namespaces=f"{SESSION_PREFIX}*") as process:
         yield process
         print(process.logs()[-20000:])
 
 
 @pytest.fixture
 def ns(cluster: Any, operator: OperatorProcess) -> Iterator[Namespace]:
-    with namespace(cluster.api_client()) as created:
+    with namespace(cluster.api_client(), prefix=SESSION_PREFIX) as created:
         yield created
 
 

@@ -78,7 +78,7 @@ def hardened_operator(cluster: Any, crds: None) -> Iterator[OperatorProcess]:
     """No query runs in these tests: the operator's Prometheus is a closed port."""
     env = {"MODELROLLOUT_WEBHOOK_TIMEOUT": "1", "MODELROLLOUT_OPERATOR_IMAGE": "ghcr.io/modelrollout/modelrollout:test"}
     # Only this module's namespaces: its log then speaks of its own objects alone.
-    with OperatorProcess(cluster.kubeconfig, "http://127.0.0.1:9", extra_env=env, namespaces="mr-hard-*") as process:
+    with OperatorProcess(cluster.kubeconfig, "http://127.0.0.1:9", extra_env=env, namespaces="mrhard-*") as process:
         yield process
         print(process.logs()[-20000:])
 
@@ -86,7 +86,7 @@ def hardened_operator(cluster: Any, crds: None) -> Iterator[OperatorProcess]:
 @pytest.fixture
 def fresh_namespace(cluster: Any, hardened_operator: OperatorProcess) -> Iterator[tuple[client.ApiClient, str]]:
     api = cluster.api_client()
-    name = f"mr-hard-{uuid.uuid4().hex[:6]}"
+    name = f"mrhard-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": name}})
     try:

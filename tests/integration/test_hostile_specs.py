@@ -40,7 +40,7 @@ def operator_prometheus_url() -> str:
 @pytest.fixture(scope="module")
 def operator(cluster: Any, operator_prometheus_url: str, crds: None) -> Iterator[OperatorProcess]:
     """An operator of the suite's namespaces only, so its log speaks of the hostile cases alone."""
-    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url, namespaces="mr-hostile-*") as process:
+    with OperatorProcess(cluster.kubeconfig, operator_prometheus_url, namespaces="mrhostile-*") as process:
         yield process
         print(process.logs()[-20000:])
 
@@ -50,7 +50,7 @@ def namespaces(cluster: Any, operator: OperatorProcess) -> Iterator[dict[str, st
     api = cluster.api_client()
     core = client.CoreV1Api(api)
     suffix = uuid.uuid4().hex[:6]
-    names = {kind: f"mr-hostile-{PLURALS[kind][:3]}-{suffix}" for kind in PLURALS}
+    names = {kind: f"mrhostile-{PLURALS[kind][:3]}-{suffix}" for kind in PLURALS}
     for name in names.values():
         core.create_namespace({"metadata": {"name": name}})
     core.create_namespaced_config_map(
