@@ -31,7 +31,7 @@ from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.engine import controller
 from modelrollout.engine.context import Context
-from modelrollout.engine.reconciler import Reconciler, Tick
+from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
 from modelrollout.engine.writing import post_event, record
 from modelrollout.kube.client import is_status
@@ -143,28 +143,11 @@ class DriftMonitors:
 
 
 @dataclass
-class _Monitor:
+class _Monitor(KindWork):
     """One tick's work on one DriftMonitor: evaluate when due, act on the target, deliver the alert."""
 
-    tick: Tick
     gauges: Gauges
     dispatcher: Dispatcher
-
-    @property
-    def namespace(self) -> str:
-        return self.tick.namespace
-
-    @property
-    def name(self) -> str:
-        return self.tick.name
-
-    @property
-    def now(self) -> datetime:
-        return self.tick.now
-
-    @property
-    def generation(self) -> int:
-        return self.tick.generation
 
     def run(self, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
         if drift.evaluation_due(spec, status, self.generation, self.now):

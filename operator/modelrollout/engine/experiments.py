@@ -36,7 +36,7 @@ from modelrollout.core.queries import Answer, QueryKey
 from modelrollout.engine import controller
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.reconciler import Reconciler, Tick
+from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.writing import record
 from modelrollout.kube import builders, naming
 from modelrollout.kube.client import api_client, is_status
@@ -110,26 +110,8 @@ class Experiments:
 
 
 @dataclass
-class _Experiment:
+class _Experiment(KindWork):
     """One tick's work on one Experiment: observe, decide, record, route, decide, promote, record."""
-
-    tick: Tick
-
-    @property
-    def api(self) -> ApiClient:
-        return self.tick.api
-
-    @property
-    def namespace(self) -> str:
-        return self.tick.namespace
-
-    @property
-    def name(self) -> str:
-        return self.tick.name
-
-    @property
-    def now(self) -> datetime:
-        return self.tick.now
 
     def run(self, parsed: exp.ExperimentSpec, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
         revisions = self._revisions(parsed)

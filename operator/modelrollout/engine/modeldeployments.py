@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
 from modelrollout import telemetry
@@ -33,7 +32,7 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import controller, owners, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
-from modelrollout.engine.reconciler import Reconciler, Tick
+from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.writing import clear_action, record
 from modelrollout.kube import builders, naming
 from modelrollout.kube.converge import Converger, RouterState
@@ -101,30 +100,8 @@ class ModelDeployments:
 
 
 @dataclass
-class _Rollout:
+class _Rollout(KindWork):
     """One tick's work on one ModelDeployment: observe, decide, record, converge, verify, record."""
-
-    tick: Tick
-
-    @property
-    def api(self) -> ApiClient:
-        return self.tick.api
-
-    @property
-    def namespace(self) -> str:
-        return self.tick.namespace
-
-    @property
-    def name(self) -> str:
-        return self.tick.name
-
-    @property
-    def now(self) -> datetime:
-        return self.tick.now
-
-    @property
-    def generation(self) -> int:
-        return self.tick.generation
 
     def run(self, parsed: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus) -> md.ModelDeploymentStatus:
         checked = self._preflight(parsed, status)

@@ -92,6 +92,33 @@ class Tick:
         return dict(self.meta.get("annotations") or {})
 
 
+@dataclass
+class KindWork:
+    """Base of a kind's per-tick work (its observe, decide, record, act): the tick's facts by name."""
+
+    tick: Tick
+
+    @property
+    def api(self) -> client.ApiClient:
+        return self.tick.api
+
+    @property
+    def namespace(self) -> str:
+        return self.tick.namespace
+
+    @property
+    def name(self) -> str:
+        return self.tick.name
+
+    @property
+    def now(self) -> datetime:
+        return self.tick.now
+
+    @property
+    def generation(self) -> int:
+        return self.tick.generation
+
+
 class Kind(Protocol[SpecT, StatusT]):
     """What one kind brings to the loop: its models, when it is quiet, and its own work."""
 
