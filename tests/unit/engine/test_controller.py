@@ -114,18 +114,14 @@ def test_a_new_resource_is_reconciled_and_one_at_rest_asks_for_no_wake_up(world:
     assert controller.queue._due == {}, "at rest and watched: nothing scheduled"
 
 
-def test_an_active_resource_is_looked_at_again_a_tick_later(world: Any) -> None:
+@pytest.mark.parametrize(
+    ("active", "watched"),
+    [(True, True), (False, False)],
+    ids=["active: looked at again a tick later", "at rest, not watched: re-verified after the resync period"],
+)
+def test_a_resource_asks_for_a_wake_up_when_time_or_no_watch_must_tell(world: Any, active: bool, watched: bool) -> None:
     server, kind, controller, reconciler = world
-    kind.is_active = True
-    controller.seen(resource(server, "a"))
-    assert reconciler.ticks.acquire(timeout=WAIT)
-    settled(controller)
-    assert set(controller.queue._due) == {("ns", "a")}
-
-
-def test_what_no_watch_covers_is_re_verified_at_rest(world: Any) -> None:
-    server, kind, controller, reconciler = world
-    kind.watched = False
+    kind.is_active, kind.watched = active, watched
     controller.seen(resource(server, "a"))
     assert reconciler.ticks.acquire(timeout=WAIT)
     settled(controller)

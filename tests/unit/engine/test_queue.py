@@ -74,7 +74,8 @@ def test_a_key_added_while_it_is_processed_is_processed_again_after_never_at_the
     assert calls == [1, 1], "processed twice, never by two workers at once"
 
 
-def test_urgent_keys_go_first() -> None:
+def processed_after_a_blocker(add: Callable[[WorkQueue], None], count: int) -> list[Hashable]:
+    """The order in which one worker processes what ``add`` queues while a first key holds it."""
     gate, done = threading.Event(), threading.Event()
     order: list[Hashable] = []
 
@@ -83,39 +84,33 @@ def test_urgent_keys_go_first() -> None:
             gate.wait(WAIT)
             return
         order.append(key)
-        if len(order) == 4:
+        if len(order) == count:
             done.set()
 
     with running(process) as queue:
         queue.add("blocker")
+        add(queue)
+        gate.set()
+        assert done.wait(WAIT)
+    return order
+
+
+def test_urgent_keys_go_first() -> None:
+    def burst_then_rollback(queue: WorkQueue) -> None:
         for key in ("change-1", "change-2", "change-3"):
             queue.add(key)
         queue.add("rollback", urgent=True)
-        gate.set()
-        assert done.wait(WAIT)
-    assert order == ["rollback", "change-1", "change-2", "change-3"]
+
+    assert processed_after_a_blocker(burst_then_rollback, 4) == ["rollback", "change-1", "change-2", "change-3"]
 
 
 def test_a_queued_key_made_urgent_moves_ahead() -> None:
-    gate, done = threading.Event(), threading.Event()
-    order: list[Hashable] = []
-
-    def process(key: Hashable) -> None:
-        if key == "blocker":
-            gate.wait(WAIT)
-            return
-        order.append(key)
-        if len(order) == 2:
-            done.set()
-
-    with running(process) as queue:
-        queue.add("blocker")
+    def queue_then_hurry(queue: WorkQueue) -> None:
         queue.add("a")
         queue.add("b")
         queue.add("b", urgent=True)
-        gate.set()
-        assert done.wait(WAIT)
-    assert order == ["b", "a"]
+
+    assert processed_after_a_blocker(queue_then_hurry, 2) == ["b", "a"]
 
 
 def test_a_delayed_key_waits_for_one_wake_up_the_earliest() -> None:
