@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from e2e.harness.operator import OperatorProcess  # noqa: E402
+from e2e.harness.scenario import served_model  # noqa: E402
 from hack.localcluster import cluster  # noqa: E402
 from hack.localcluster.harness import LocalCluster  # noqa: E402
 
@@ -80,24 +81,6 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
-
-
-def model_deployment(name: str, version: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "scale", "version": version, "uri": f"s3://models/scale/{version}"},
-            "replicas": 1,
-            "port": 8080,
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "server", "image": "ghcr.io/modelrollout/model-server:0.1.0"}]},
-            },
-            "trafficRouting": {"router": "replicas"},
-        },
-    }
 
 
 def ensure_cluster() -> LocalCluster:
@@ -229,7 +212,7 @@ class Fleet:
         def create(item: tuple[str, str]) -> None:
             namespace, name = item
             self.objects.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, model_deployment(name, "v1")
+                GROUP, VERSION, namespace, PLURAL, served_model(name, "v1", model="scale")
             )
 
         with ThreadPoolExecutor(8) as pool:

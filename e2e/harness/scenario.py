@@ -33,6 +33,25 @@ ERROR_RATIO_QUERY = (
 )
 
 
+def served_model(name: str, version: str, *, model: str = "served") -> dict[str, Any]:
+    """A model served and at rest: one replica, the replicas router, no smoke test, no guardrails (fleets)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": model, "version": version, "uri": f"s3://models/{model}/{version}"},
+            "replicas": 1,
+            "port": 8080,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "server", "image": "ghcr.io/modelrollout/model-server:0.1.0"}]},
+            },
+            "trafficRouting": {"router": "replicas"},
+        },
+    }
+
+
 def model_deployment(
     name: str,
     version: str,

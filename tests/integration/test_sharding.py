@@ -28,7 +28,7 @@ import pytest
 from kubernetes import client
 
 from e2e.harness.operator import OperatorProcess
-from e2e.harness.scenario import Namespace
+from e2e.harness.scenario import Namespace, served_model
 from modelrollout.engine.sharding import lease_name, shard_of
 from modelrollout.kube.naming import MODEL_DEPLOYMENT_LABEL
 from tests.integration.cleanup import delete_namespaces
@@ -46,27 +46,6 @@ TAKEOVER_SECONDS = 30
 """A killed replica's shard is held by the survivor within this long (issue 15)."""
 PHASE = re.compile(r"^modelrollout_rollout_phase\{([^}]*)\} 1\.0$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
-
-
-def model_deployment(name: str, version: str) -> dict[str, Any]:
-    """A model served and at rest: one replica, the replicas router, no smoke test, no guardrails, and two short
-    steps (a new version's rollout has a pause to wake up for, and ends in seconds)."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "shard", "version": version, "uri": f"s3://models/shard/{version}"},
-            "replicas": 1,
-            "port": 8080,
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "server", "image": "ghcr.io/modelrollout/model-server:0.1.0"}]},
-            },
-            "trafficRouting": {"router": "replicas"},
-            "strategy": {"canary": {"steps": [{"weight": w, "pause": {"duration": "2s"}} for w in (50, 100)]}},
-        },
-    }
 
 
 @dataclass
@@ -195,7 +174,7 @@ def test_two_replicas_split_the_fleet_and_take_over_a_killed_ones_shard(
             list(
                 pool.map(
                     lambda item: objects.create_namespaced_custom_object(
-                        GROUP, VERSION, item[0], PLURAL, model_deployment(item[1], "v1")
+                        GROUP, VERSION, item[0], PLURAL, served_model(item[1], "v1", model="shard")
                     ),
                     fleet,
                 )
