@@ -199,8 +199,17 @@ def assert_reconciles(fresh: FreshCluster, operator: Operator, namespace: str) -
         message="a status phase",
     )
     services = client.CoreV1Api(config.new_client_from_config(config_file=str(fresh.kubeconfig)))
-    roles = {s.metadata.labels.get("modelrollout.dev/role") for s in services.list_namespaced_service(namespace).items}
-    assert roles == {None, "stable", "canary"}, "stable and canary Services carry their role for scrape configs"
+
+    def roles() -> set[str | None]:
+        listed = services.list_namespaced_service(namespace).items
+        return {service.metadata.labels.get("modelrollout.dev/role") for service in listed}
+
+    # The status is written before the tick converges the Services: wait for them, do not race them.
+    wait_for(
+        lambda: roles() == {None, "stable", "canary"},
+        60,
+        message="the root, stable and canary Services, with their role for scrape configs",
+    )
 
 
 # --- kustomize -------------------------------------------------------------------------------------
