@@ -25,6 +25,7 @@ shard gained is caught up on from the store.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,9 +33,12 @@ from typing import Any
 import kopf
 
 from modelrollout import GROUP, VERSION
+from modelrollout.engine.context import RETRY_CAP_SECONDS
 from modelrollout.engine.queue import WorkQueue
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.engine.sharding import MEMO_KEY, Membership
+
+logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 """A resource's namespace and name."""
@@ -102,12 +106,24 @@ class Controller:
             self._forced.discard(key)
         if body is None:  # deleted meanwhile
             return
-        status = self.reconciler.tick(body, force=force)
+        status = None
+        try:
+            status = self.reconciler.tick(body, force=force)
+        finally:
+            self._wake_later(key, status)
+
+    def _wake_later(self, key: Any, status: Any) -> None:
+        """Ask the queue for the resource's next look, even after a tick that raised: a resource whose
+        wake-up was lost would wait for its next watch event, which an active one may never get."""
         with self._lock:
             latest = self._store.get(key)
         if latest is None:
             return
-        wake = self.reconciler.wake_in(latest, status)
+        try:
+            wake = self.reconciler.wake_in(latest, status)
+        except Exception:  # a status the watch delivered but the model refuses: look again after the cap
+            logger.exception("%s/%s: cannot tell when to look again", *key)
+            wake = RETRY_CAP_SECONDS
         if wake is not None:
             self.queue.add_after(key, wake)
 

@@ -26,12 +26,18 @@ USER_AGENT = "modelrollout-operator"
 CONNECTIONS = 32
 """Kept-alive connections to the API server: more than the reconcile workers, so none waits for a TLS
 handshake (the client's default, 10, made 16 workers discard and re-open connections)."""
+REQUEST_TIMEOUT = (10.0, 30.0)
+"""Seconds to connect and to wait for an answer, for a request that names no timeout of its own. The
+client's default waits for ever: one connection the API server or the network left hanging would hold
+its reconcile worker, and the resource, until the process restarts. The API server ends a request
+itself after 60 s, so a healthy answer never takes this long."""
 WATCH = "WATCH"
 """The verb label of a watch request (a GET with ``watch=true``): one long-lived request, not one per event."""
 
 
 class CountingApiClient(client.ApiClient):  # type: ignore[misc]
-    """The official client, counting each request so the cost of a rollout step is measurable.
+    """The official client, counting each request so the cost of a rollout step is measurable, and
+    bounding each one in time (:data:`REQUEST_TIMEOUT`).
 
     The count is taken at the REST layer, whose ``request(method, url, ...)``
     is stable across client generations (``call_api`` is not).
@@ -43,6 +49,8 @@ class CountingApiClient(client.ApiClient):  # type: ignore[misc]
 
         def counted(method: str, url: str, *rest: Any, **options: Any) -> Any:
             count_request("kubernetes", method, url)
+            if options.get("_request_timeout") is None:
+                options["_request_timeout"] = REQUEST_TIMEOUT
             return send(method, url, *rest, **options)
 
         self.rest_client.request = counted

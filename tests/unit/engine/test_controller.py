@@ -72,9 +72,13 @@ class CountingReconciler(Reconciler[StubSpec, ResourceStatus]):
     """The real loop, releasing a semaphore after each tick so the test can wait for it."""
 
     ticks: threading.Semaphore
+    broken: bool = False
+    """Raise out of the tick, as a bug past the loop's own guard would."""
 
     def tick(self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False) -> Any:
         try:
+            if self.broken:
+                raise RuntimeError("a bug")
             return super().tick(body, now=now, force=force)
         finally:
             self.ticks.release()
@@ -126,6 +130,15 @@ def test_a_resource_asks_for_a_wake_up_when_time_or_no_watch_must_tell(world: An
     assert reconciler.ticks.acquire(timeout=WAIT)
     settled(controller)
     assert set(controller.queue._due) == {("ns", "a")}
+
+
+def test_an_active_resource_whose_tick_raised_still_asks_for_its_next_look(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    kind.is_active, reconciler.broken = True, True
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    settled(controller)
+    assert set(controller.queue._due) == {("ns", "a")}, "not left waiting for a watch event"
 
 
 def test_a_change_to_what_it_owns_reconciles_a_quiet_resource_in_full(world: Any) -> None:
