@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from e2e.harness.traffic import Traffic
 from hack.localcluster.harness import LocalCluster
 from hack.localprom.harness import LocalPrometheus
 from modelrollout.__main__ import main as modelrollout_main
-from modelrollout.cli._render import render_status
+from tests.support.rollouts import settle_rollout
 from tests.support.waiting import wait_for
 
 NAME = "returns"
@@ -144,12 +143,7 @@ class Stage:
         self, predicate: Callable[[dict[str, Any]], Any], timeout: float, message: str, name: str = NAME
     ) -> dict[str, Any]:
         """Wait until the ModelDeployment's status satisfies ``predicate``; on timeout show it as ``status`` does."""
-        try:
-            wait_for(lambda: predicate(self.status(name)), timeout, interval=0.2, message=message)
-        except AssertionError as error:
-            events = "\n".join(f"  {e.reason}: {e.message}" for e in self.events(name))
-            view = render_status(self.ns.get(name), datetime.now(UTC))
-            raise AssertionError(f"{error}\n{view}\nEvents:\n{events}") from None
+        settle_rollout(self.ns, name, predicate, timeout, message, interval=0.2)
         return self.status(name)
 
     def healthy_on(self, version: str, timeout: float = 90, name: str = NAME) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from e2e.report import plot_rollout
 from e2e.timeline import Timeline
 from hack.localcluster.harness import cluster_session
 from hack.localprom.harness import prometheus_session
+from tests.support.rollouts import is_stable_on, router_weights
 from tests.support.waiting import pace
 
 NAME = "returns"
@@ -100,7 +101,7 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         LocalKubelet(api, prometheus, ns.name) as kubelet,
         # 16 clients, so a canary slowed to 700 ms in chapter 4 still gets its share of the 40 requests/s:
         # with 4, each client waits on the slow canary and its error evidence arrives slower than its latency.
-        Traffic(lambda: _weights(kubelet), rate=40.0, concurrency=16) as traffic,
+        Traffic(lambda: router_weights(kubelet, NAME), rate=40.0, concurrency=16) as traffic,
         Timeline(lambda: ns.status(NAME), NAME) as timeline,
     ):
         print(f"operator pid {operator.process.pid if operator.process else '?'}, namespace {ns.name}")
@@ -112,7 +113,7 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         chapter(2, "v2 goes 5 -> 25 -> 50 -> 100 and becomes stable")
         start = time.monotonic() - timeline.started
         roll(ns, "2.0.0", server_args=OLD_MODEL)
-        wait_for(lambda: _stable(ns) == "2.0.0", 180, message="v2 stable")
+        wait_for(lambda: is_stable_on(ns.status(NAME), "2.0.0"), 180, message="v2 stable")
         plot_rollout(timeline.samples, start, report / "rollout-v2.png", "v2: healthy canary promoted")
 
         chapter(3, "v3 fails its smoke test and never gets traffic")
@@ -150,18 +151,6 @@ def story(cluster: Any, prometheus: Any, report: Path) -> None:
         demo_chapters.experiment(ns, kubelet, NAME, report)
 
     print(f"\nreport written to {report}/")
-
-
-def _stable(ns: Namespace) -> str | None:
-    stable = ns.status(NAME).get("stableRevision") or {}
-    return stable.get("modelVersion") if ns.status(NAME).get("phase") == "Healthy" else None
-
-
-def _weights(kubelet: LocalKubelet) -> dict[str, float]:
-    try:
-        return kubelet.weights(NAME)
-    except Exception:
-        return {}
 
 
 def main(argv: list[str] | None = None) -> int:

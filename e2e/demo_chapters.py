@@ -19,12 +19,12 @@ from e2e.harness.kubelet import LocalKubelet
 from e2e.harness.scenario import GROUP, VERSION, Namespace, model_deployment
 from e2e.harness.traffic import Traffic
 from modelrollout.__main__ import main as modelrollout
+from tests.support.experiments import directional_accuracy
 from tests.support.waiting import wait_for
 
 SHIFTED = "return_1d"
 CHALLENGER = "returns-v5"
 ROUTE = "returns-ab"
-SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -128,14 +128,7 @@ def experiment(ns: Namespace, kubelet: LocalKubelet, champion: str, report: Path
             "champion": {"name": "champion", "modelDeployment": champion, "weight": 50},
             "challengers": [{"name": "challenger", "modelDeployment": CHALLENGER, "weight": 50}],
             "trafficRouting": {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": ROUTE}},
-            "primaryMetric": {
-                "name": "directional-accuracy",
-                "kind": "proportion",
-                "successQuery": _since_start("model_direction_correct_total"),
-                "totalQuery": _since_start("model_feedback_total"),
-                "baseline": 0.7,
-                "minimumDetectableEffect": 0.08,
-            },
+            "primaryMetric": directional_accuracy(minimum_detectable_effect=0.08),
             "interval": "2s",
             "window": "10s",
             "maxDuration": "10m",
@@ -160,9 +153,3 @@ def experiment(ns: Namespace, kubelet: LocalKubelet, champion: str, report: Path
     kubeconfig = os.environ["KUBECONFIG"]
     html = str(report / "experiment.html")
     modelrollout(["experiment", "report", "returns-ab", "-n", ns.name, "--kubeconfig", kubeconfig, "--html", html])
-
-
-def _since_start(counter: str) -> str:
-    """Observations since the experiment started, without increase()'s extrapolation to the range's ends."""
-    series = f"{counter}{{{SELECTOR}}}[{{{{elapsed}}}}]"
-    return f"sum(max_over_time({series}) - min_over_time({series}))"

@@ -21,8 +21,9 @@ from e2e.conftest import NAME, Stage, following_traffic
 from e2e.gwt import Scenario
 from e2e.harness.scenario import ERROR_RATIO_QUERY, model_deployment
 from e2e.harness.traffic import Traffic
-from tests.support.experiments import since_start
+from tests.support.experiments import directional_accuracy
 from tests.support.rollouts import is_stable_on
+from tests.support.routes import http_route
 from tests.support.settling import settle
 from tests.support.waiting import wait_for
 
@@ -35,24 +36,6 @@ GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 
 def document(version: str, *, pause: str = "3s", **options: Any) -> dict[str, Any]:
     return model_deployment(NAME, version, pause=pause, **options)
-
-
-def http_route() -> dict[str, Any]:
-    """The route a platform team owns; the operator only edits its weighted rule's backendRefs."""
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": ROUTE},
-        "spec": {
-            "parentRefs": [{"name": "gateway"}],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/predict"}}],
-                    "backendRefs": [{"name": f"{NAME}-stable", "port": 80}],
-                }
-            ],
-        },
-    }
 
 
 def route_canary_weight(stage: Stage) -> int:
@@ -81,7 +64,7 @@ def test_gateway_api_rollout_goes_5_25_50_100_in_status_and_on_the_http_route(st
     story = Scenario("a healthy v2 is rolled out in four steps on an HTTPRoute")
     router = {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": ROUTE}}
     client.CustomObjectsApi(stage.api).create_namespaced_custom_object(
-        *GATEWAY[:2], stage.namespace, GATEWAY[2], http_route()
+        *GATEWAY[:2], stage.namespace, GATEWAY[2], http_route(ROUTE, f"{NAME}-stable")
     )
     with following_traffic(stage) as traffic:
         with story.given("v1 serves all traffic through the route"):
@@ -226,14 +209,7 @@ def experiment(name: str) -> dict[str, Any]:
             "champion": {"name": "champion", "modelDeployment": "returns-champion", "weight": 50},
             "challengers": [{"name": "challenger", "modelDeployment": "returns-challenger", "weight": 50}],
             "trafficRouting": {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": EXPERIMENT_ROUTE}},
-            "primaryMetric": {
-                "name": "directional-accuracy",
-                "kind": "proportion",
-                "successQuery": since_start("model_direction_correct_total"),
-                "totalQuery": since_start("model_feedback_total"),
-                "baseline": 0.7,
-                "minimumDetectableEffect": 0.1,
-            },
+            "primaryMetric": directional_accuracy(),
             "interval": "2s",
             "window": "10s",
             "minDuration": "10s",
@@ -273,9 +249,7 @@ def experiment_settles(
 
 def test_an_ab_experiment_finds_the_better_model_with_significance(stage: Stage) -> None:
     story = Scenario("an A/B test of the production model against a challenger decides with a confidence interval")
-    route = http_route()
-    route["metadata"]["name"] = EXPERIMENT_ROUTE
-    route["spec"]["rules"][0]["backendRefs"] = [{"name": "returns-champion-stable", "port": 80}]
+    route = http_route(EXPERIMENT_ROUTE, "returns-champion-stable")
     with story.given("the production model (noisier predictions) and a challenger, each deployed"):
         for name, version, args in (
             ("returns-champion", "1.0.0", ["--degrade", "2"]),

@@ -29,6 +29,7 @@ from modelrollout.engine.writing import SEQUENCE_ANNOTATION
 from tests.integration.isolated import exactly_once
 from tests.support.operators import OwnOperator, own_operator
 from tests.support.rollouts import is_stable_on, router_weights
+from tests.support.routes import http_route
 from tests.support.waiting import pace, wait_for
 
 pytestmark = pytest.mark.integration
@@ -80,18 +81,6 @@ def document(name: str, version: str) -> dict[str, Any]:
     return made
 
 
-def http_route(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": name},
-        "spec": {
-            "parentRefs": [{"name": "gateway"}],
-            "rules": [{"backendRefs": [{"name": f"{name}-stable", "port": 80}]}],
-        },
-    }
-
-
 class Observer(threading.Thread):
     """Every weight status and routes show, polled with one LIST per kind, for the bounds check."""
 
@@ -139,7 +128,9 @@ def test_ten_rollouts_survive_random_sigkills_with_every_end_state_step_and_even
     rng = random.Random(SEED)
     for name in names():
         if router(name)["router"] == "gatewayAPI":
-            ns.objects.create_namespaced_custom_object(*GATEWAY[:2], ns.name, GATEWAY[2], http_route(name))
+            ns.objects.create_namespaced_custom_object(
+                *GATEWAY[:2], ns.name, GATEWAY[2], http_route(name, f"{name}-stable", path_prefix=None)
+            )
     operator.start()
     for name in names():
         ns.create(document(name, "1.0.0"))

@@ -38,29 +38,18 @@ from modelrollout.engine.reconciler import Reconciler
 from modelrollout.metrics.prometheus import PrometheusSettings, PrometheusSource
 from modelrollout.routing import TrafficRouter, router_for
 from tests.support.events import told
+from tests.support.experiments import ARM_SELECTOR, directional_accuracy
+from tests.support.routes import http_route
 from tests.support.scrapes import wait_for_scrapes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 ROUTE = "returns-experiment"
-SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
+SELECTOR = ARM_SELECTOR
 
 
-def since_start(counter: str) -> str:
-    """Observations since the experiment started, without increase()'s extrapolation to the range's ends."""
-    series = f"{counter}{{{SELECTOR}}}[{{{{elapsed}}}}]"
-    return f"sum(max_over_time({series}) - min_over_time({series}))"
-
-
-ACCURACY = {
-    "name": "directional-accuracy",
-    "kind": "proportion",
-    "successQuery": since_start("model_direction_correct_total"),
-    "totalQuery": since_start("model_feedback_total"),
-    "baseline": 0.7,
-    "minimumDetectableEffect": 0.1,
-}
+ACCURACY = directional_accuracy()
 ERROR_RATE = {
     "name": "error-rate",
     "query": f'sum(rate(model_requests_total{{{SELECTOR}, code=~"5.."}}[{{{{window}}}}]))'
@@ -209,23 +198,6 @@ def revision_of(name: str) -> str:
     return RevisionContent.of(ModelDeploymentSpec.model_validate(model_deployment(name)["spec"])).hash
 
 
-def http_route() -> dict[str, Any]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": ROUTE},
-        "spec": {
-            "parentRefs": [{"name": "gateway"}],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/predict"}}],
-                    "backendRefs": [{"name": "returns-champion-stable", "port": 80}],
-                }
-            ],
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def setup(cluster: LocalCluster, prometheus: LocalPrometheus) -> tuple[LocalCluster, LocalPrometheus]:
     cluster.kubectl(
@@ -282,7 +254,9 @@ def make_arena(setup: tuple[LocalCluster, LocalPrometheus], challenger_faults: M
                 {"status": {"stableRevision": stable, "currentRevision": stable, "phase": "Healthy"}},
                 _content_type="application/merge-patch+json",
             )
-        objects.create_namespaced_custom_object(*GATEWAY[:2], namespace, GATEWAY[2], http_route())
+        objects.create_namespaced_custom_object(
+            *GATEWAY[:2], namespace, GATEWAY[2], http_route(ROUTE, "returns-champion-stable")
+        )
         source = PrometheusSource(PrometheusSettings(url=prometheus.url, timeout=5))
         stack.callback(source.close)
         context = Context(settings=Settings(prometheus_url=prometheus.url), metrics=source)

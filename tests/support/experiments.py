@@ -9,6 +9,8 @@ the demo) all ask for it the same way.
 
 from __future__ import annotations
 
+from typing import Any
+
 ARM_SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
 """One arm's series: the operator fills ``{{namespace}}`` and ``{{revision}}`` per arm."""
 
@@ -17,3 +19,19 @@ def since_start(counter: str) -> str:
     """Observations of ``counter`` for one arm since the experiment started, without extrapolation."""
     series = f"{counter}{{{ARM_SELECTOR}}}[{{{{elapsed}}}}]"
     return f"sum(max_over_time({series}) - min_over_time({series}))"
+
+
+def directional_accuracy(minimum_detectable_effect: float = 0.1) -> dict[str, Any]:
+    """The objective the scenarios test on: the share of predictions whose direction the feedback confirmed.
+
+    A baseline of 0.7 is what the test model servers answer; ``minimum_detectable_effect`` sets how many
+    observations the design asks for (the demo asks for a smaller effect, so it runs longer).
+    """
+    return {
+        "name": "directional-accuracy",
+        "kind": "proportion",
+        "successQuery": since_start("model_direction_correct_total"),
+        "totalQuery": since_start("model_feedback_total"),
+        "baseline": 0.7,
+        "minimumDetectableEffect": minimum_detectable_effect,
+    }

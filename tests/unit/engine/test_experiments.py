@@ -27,6 +27,7 @@ from modelrollout.engine.context import Context
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.metrics.fake import FakeMetricSource
 from modelrollout.routing import Backend, Feature, HeaderRoute, RouterUnavailable, TrafficRouter, TrafficSplit
+from tests.support.experiments import directional_accuracy
 from tests.support.kubernetes import InMemoryResources
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -36,15 +37,8 @@ ROUTE = "returns-experiment"
 CHAMPION, CHALLENGER = "returns-champion", "returns-challenger"
 REVISIONS = {CHAMPION: "a1b2c3d4e5", CHALLENGER: "f6a7b8c9d0"}
 """Each arm's ModelDeployment's stable revision hash: the ``revision`` label its metrics carry."""
-SELECTOR = 'namespace="{{namespace}}", revision="{{revision}}"'
 ARMS_READ = [f"get experiments/{EXPERIMENT}", f"get modeldeployments/{CHAMPION}", f"get modeldeployments/{CHALLENGER}"]
 """What every tick of a running loop reads: the Experiment afresh, then each arm's ModelDeployment."""
-
-
-def since_start(counter: str) -> str:
-    """Observations of one arm since the split started (as the sample model server's dashboards count them)."""
-    series = f"{counter}{{{SELECTOR}}}[{{{{elapsed}}}}]"
-    return f"sum(max_over_time({series}) - min_over_time({series}))"
 
 
 def feedback_in_window(revision: str) -> str:
@@ -62,14 +56,7 @@ def experiment(**spec: Any) -> dict[str, Any]:
             "champion": {"name": "champion", "modelDeployment": CHAMPION, "weight": 50},
             "challengers": [{"name": "challenger", "modelDeployment": CHALLENGER, "weight": 50}],
             "trafficRouting": {"router": "gatewayAPI", "gatewayAPI": {"httpRoute": ROUTE}},
-            "primaryMetric": {
-                "name": "directional-accuracy",
-                "kind": "proportion",
-                "successQuery": since_start("model_direction_correct_total"),
-                "totalQuery": since_start("model_feedback_total"),
-                "baseline": 0.7,
-                "minimumDetectableEffect": 0.1,
-            },
+            "primaryMetric": directional_accuracy(),
             "interval": "1m",
             "window": "1m",
             "maxDuration": "7d",
