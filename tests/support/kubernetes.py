@@ -95,7 +95,7 @@ class InMemoryResources:
         if patch_type == "json":
             updated = copy.deepcopy(stored)
             for operation in patch:
-                _json_patch(updated, operation)
+                json_patch(updated, operation)
         else:
             expected = (patch.get("metadata") or {}).get("resourceVersion")
             if expected is not None and expected != stored["metadata"]["resourceVersion"]:
@@ -153,7 +153,7 @@ class InMemoryResources:
             raise ApiException(status=404, reason="Not Found") from None
 
 
-def _json_patch(document: dict[str, Any], operation: Mapping[str, Any]) -> None:
+def json_patch(document: dict[str, Any], operation: Mapping[str, Any]) -> None:
     """The ``add`` and ``replace`` operations of RFC 6902 on object members (what the engine sends)."""
     assert operation["op"] in ("add", "replace"), operation
     *parents, last = operation["path"].lstrip("/").split("/")

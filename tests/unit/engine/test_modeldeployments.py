@@ -1,0 +1,273 @@
+"""The ModelDeployment kind's tick through the one loop, without a server: what it converges, routes and records.
+
+The ModelDeployment, what it owns and the platform's HTTPRoute live in the in-memory API server
+(:mod:`tests.support.apiserver`), which answers the official client at its REST layer, so the
+engine, the converger and the Gateway API and replicas routers run as they do on a cluster, and
+the test reads the requests in order. Prometheus is the fake; the clock is the test's. Between
+ticks, :meth:`~tests.support.apiserver.InMemoryApiServer.run_workloads` plays the kubelet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelrollout import GROUP
+from modelrollout.api import modeldeployment as md
+from modelrollout.config import Settings
+from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
+from modelrollout.core.revisions import RevisionContent
+from modelrollout.engine.context import Context
+from modelrollout.engine.modeldeployments import ModelDeployments
+from modelrollout.engine.reconciler import Reconciler
+from modelrollout.engine.resources import ApiResources
+from modelrollout.metrics.fake import FakeMetricSource
+from tests.support.apiserver import InMemoryApiServer
+from tests.support.routes import http_route
+
+NAMESPACE, NAME = "ns", "returns"
+GATEWAY = "gateway.networking.k8s.io"
+STEP_SECONDS = 10
+LATENCY_LIMIT = 0.5
+
+
+def document(version: str, *, router: str = "gatewayAPI", guardrail: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model": {"name": "next-day-returns", "version": version, "uri": f"s3://models/returns/{version}"},
+        "replicas": 4,
+        "port": 8080,
+        "template": {"spec": {"containers": [{"name": "server", "image": f"model-server:{version}"}]}},
+        "strategy": {
+            "canary": {"steps": [{"weight": w, "pause": {"duration": f"{STEP_SECONDS}s"}} for w in (5, 25, 50, 100)]}
+        },
+        "trafficRouting": {"router": router, "gatewayAPI": {"httpRoute": NAME}}
+        if router == "gatewayAPI"
+        else {"router": router},
+    }
+    if guardrail:
+        spec["analysis"] = {
+            "interval": "1s",
+            "window": "10s",
+            "failureLimit": 1,
+            "metrics": [{"name": "latency-p99", "query": 'latency_p99{revision="{{revision}}"}', "max": LATENCY_LIMIT}],
+        }
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"namespace": NAMESPACE, "name": NAME},
+        "spec": spec,
+    }
+
+
+@dataclass
+class World:
+    """The API server, Prometheus' answers, the loop, and the test's clock."""
+
+    server: InMemoryApiServer
+    reconciler: Reconciler[Any, Any]
+    latency: float = 0.1
+    """What the canary's p99 latency query answers."""
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 30, 12, tzinfo=UTC))
+
+    def answer(self, promql: str) -> float | None:
+        if promql.startswith("latency_p99"):
+            return self.latency
+        if "model_requests_total" in promql:  # the traffic query: the canary has been receiving requests
+            return 1000.0
+        return None
+
+    def body(self) -> dict[str, Any]:
+        return self.server.stored(GROUP, md.PLURAL, NAMESPACE, NAME)
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.body().get("status") or {})
+
+    def tick(self, seconds: float = 1.0) -> list[str]:
+        """Let ``seconds`` pass, run one full tick (as a change to what it owns would), then the kubelet;
+        returns the requests the tick made."""
+        self.now += timedelta(seconds=seconds)
+        self.server.journal.clear()
+        self.reconciler.tick(self.body(), now=self.now, force=True)
+        made = list(self.server.journal)
+        self.server.run_workloads()
+        return made
+
+    def change(self, **spec: Any) -> None:
+        """The user applies a new spec (the API server bumps the generation)."""
+        stored = self.server.objects[GROUP, md.PLURAL, NAMESPACE, NAME]
+        stored["spec"] = {**stored["spec"], **spec}
+        stored["metadata"]["generation"] += 1
+
+    def route(self) -> dict[str, int]:
+        """The HTTPRoute's weights by Service."""
+        rule = self.server.stored(GATEWAY, "httproutes", NAMESPACE, NAME)["spec"]["rules"][0]
+        return {ref["name"]: ref.get("weight", 1) for ref in rule["backendRefs"]}
+
+    def on_canary(self) -> int:
+        """The canary Service's weight on the route (0 while the route names only stable)."""
+        return self.route().get(f"{NAME}-canary", 0)
+
+    def replicas(self) -> dict[str, int]:
+        return {
+            name: self.server.stored("apps", "deployments", NAMESPACE, name)["spec"]["replicas"]
+            for name in self.server.named("apps", "deployments", NAMESPACE)
+        }
+
+    def healthy_on(self, version: str) -> None:
+        """Tick until ``version`` is stable and Healthy (at most a minute of ticks)."""
+        for _ in range(60):
+            status = self.status()
+            if status.get("phase") == "Healthy" and status["stableRevision"]["modelVersion"] == version:
+                return
+            self.tick()
+        raise AssertionError(f"not Healthy on {version}: {self.status()}")
+
+
+@pytest.fixture
+def world() -> World:
+    server = InMemoryApiServer()
+    metrics = FakeMetricSource(strict=False)
+    context = Context(settings=Settings(), metrics=metrics)
+    reconciler = Reconciler(ModelDeployments(), context, api=server.api_client, resources=ApiResources)
+    made = World(server, reconciler)
+    metrics.handler = made.answer
+    route = http_route(NAME, f"{NAME}-stable", path_prefix=None)
+    route["metadata"]["namespace"] = NAMESPACE
+    server.add(GATEWAY, "httproutes", route)
+    return made
+
+
+def with_stable(world: World, version: str = "1.0.0", **options: Any) -> World:
+    world.server.add(GROUP, md.PLURAL, document(version, **options))
+    world.healthy_on(version)
+    return world
+
+
+def test_a_new_model_deployment_is_converged_and_then_stable_once_its_pods_are_ready(world: World) -> None:
+    world.server.add(GROUP, md.PLURAL, document("1.0.0"))
+    first = world.tick()
+    assert first[:2] == ["get modeldeployments/returns", "patch modeldeployments/returns/status"], (
+        "read afresh; the preflight's ConfigurationValid recorded"
+    )
+    created = [request for request in first if request.startswith("create ") and request != "create events"]
+    assert created == [
+        "create controllerrevisions",
+        "create deployments",
+        "create services",
+        "create services",
+        "create services",
+    ]
+    assert first.index("patch modeldeployments/returns/status") < first.index("create events"), "status, then Events"
+    assert world.status()["phase"] == "Progressing", "no stable revision before its pods are ready"
+    assert world.route() == {f"{NAME}-stable": 1}, "the route is not touched while nothing is stable"
+
+    world.healthy_on("1.0.0")
+    assert world.server.named("apps", "controllerrevisions", NAMESPACE) == [f"{NAME}-{_hash(world, 'stable')}"]
+    assert world.route() == {f"{NAME}-stable": 100}
+
+
+def test_a_new_version_moves_through_the_steps_on_the_route_and_becomes_stable(world: World) -> None:
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"])
+    weights: list[int] = []
+    for _ in range(80):
+        world.tick()
+        canary = world.on_canary()
+        if not weights or weights[-1] != canary:
+            weights.append(canary)
+        assert world.status().get("canaryWeight", 0) in (0, canary), "status says only what the route holds"
+        if world.status().get("phase") == "Healthy":
+            break
+    assert weights == [0, 5, 25, 50, 100, 0], "each step on the route, then all traffic on the new stable"
+    status = world.status()
+    assert status["stableRevision"]["modelVersion"] == "2.0.0"
+    assert world.route() == {f"{NAME}-stable": 100}
+    assert world.server.named("apps", "deployments", NAMESPACE) == [f"{NAME}-{status['stableRevision']['hash']}"]
+    assert world.body()["spec"]["model"]["version"] == "2.0.0"
+
+
+def test_no_traffic_moves_to_a_canary_before_its_pods_are_ready(world: World) -> None:
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"])
+    for _ in range(5):
+        world.now += timedelta(seconds=STEP_SECONDS)
+        world.reconciler.tick(world.body(), now=world.now, force=True)  # no kubelet: the canary never gets ready
+        assert world.on_canary() == 0
+    status = world.status()
+    assert status["phase"] == "Progressing"
+    assert status.get("canaryWeight", 0) == 0
+    assert "ready replicas" in status["message"], status["message"]
+
+
+def test_a_guardrail_breach_rolls_back_on_the_route_without_editing_the_spec(world: World) -> None:
+    with_stable(world, guardrail=True)
+    world.change(**document("2.0.0", guardrail=True)["spec"])
+    while world.on_canary() == 0:
+        world.tick()
+    spec, generation = world.body()["spec"], world.body()["metadata"]["generation"]
+
+    world.latency = 2 * LATENCY_LIMIT
+    requests: list[str] = []
+    for _ in range(10):
+        requests = world.tick()
+        if world.status()["phase"] == "Degraded":
+            break
+    status = world.status()
+    assert status["phase"] == "Degraded", status
+    assert "latency-p99" in status["message"]
+    assert world.route() == {f"{NAME}-stable": 100, f"{NAME}-canary": 0}, "all traffic back on stable"
+    assert status["stableRevision"]["modelVersion"] == "1.0.0"
+    assert (world.body()["spec"], world.body()["metadata"]["generation"]) == (spec, generation), "spec untouched"
+    assert requests.index("patch modeldeployments/returns/status") < requests.index("create events")
+
+
+def test_an_abort_is_carried_out_once_and_its_annotation_cleared(world: World) -> None:
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"])
+    while world.on_canary() == 0:
+        world.tick()
+    annotations = {ACTION_ANNOTATION: "abort", ACTION_ID_ANNOTATION: "abort-1"}
+    world.server.objects[GROUP, md.PLURAL, NAMESPACE, NAME]["metadata"]["annotations"] = annotations
+
+    requests = world.tick()
+    status = world.status()
+    assert status["phase"] == "Degraded"
+    assert status["lastActionId"] == "abort-1"
+    assert world.route() == {f"{NAME}-stable": 100, f"{NAME}-canary": 0}
+    assert ACTION_ANNOTATION not in (world.body()["metadata"].get("annotations") or {})
+    assert requests[-1] == "patch modeldeployments/returns", "the annotation cleared last, once the abort is recorded"
+
+
+def test_the_replicas_router_splits_four_replicas_as_near_the_weights_as_it_can(world: World) -> None:
+    with_stable(world, router="replicas")
+    world.change(**document("2.0.0", router="replicas")["spec"])
+    stable = _hash(world, "stable")
+    canary = RevisionContent.of(md.ModelDeploymentSpec.model_validate(world.body()["spec"])).hash
+    seen: list[tuple[int, int, int]] = []
+    while world.status()["stableRevision"]["hash"] != canary and len(seen) < 80:
+        world.tick()
+        counts = world.replicas()
+        step = (
+            world.status().get("canaryWeight") or 0,
+            counts.get(f"{NAME}-{canary}", 0),
+            counts.get(f"{NAME}-{stable}", 0),
+        )
+        if not seen or seen[-1] != step:
+            seen.append(step)
+    assert seen == [
+        (0, 1, 4),  # the canary's first replica, before any traffic: the stable keeps all four
+        (5, 1, 3),  # one replica of four is the least a canary can have: 5% and 25% look alike
+        (25, 1, 3),
+        (50, 2, 2),
+        (100, 4, 0),
+        (0, 4, 0),  # promoted: the new stable keeps all four, the old one's Deployment is gone
+    ], seen
+    assert world.status()["phase"] == "Healthy"
+    assert world.status()["stableRevision"]["modelVersion"] == "2.0.0"
+
+
+def _hash(world: World, which: str) -> str:
+    return str(world.status()[f"{which}Revision"]["hash"])
