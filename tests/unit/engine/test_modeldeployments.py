@@ -271,3 +271,31 @@ def test_the_replicas_router_splits_four_replicas_as_near_the_weights_as_it_can(
 
 def _hash(world: World, which: str) -> str:
     return str(world.status()[f"{which}Revision"]["hash"])
+
+
+@pytest.mark.parametrize("passes", [True, False], ids=["passed: traffic moves", "failed: no traffic, Failed"])
+def test_smoke_jobs_gate_the_canary_before_any_traffic(world: World, passes: bool) -> None:
+    golden = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "golden", "namespace": NAMESPACE}}
+    world.server.add("", "configmaps", {**golden, "data": {"golden.json": "[]"}})
+    smoke = {"timeout": "60s", "builtin": {"goldenInputs": {"name": "golden", "key": "golden.json"}}}
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"], smokeTest=smoke)
+
+    world.now += timedelta(seconds=1)
+    world.reconciler.tick(world.body(), now=world.now, force=True)
+    assert world.status()["phase"] == "SmokeTesting"
+    assert world.server.named("batch", "jobs", NAMESPACE), "the smoke Job created"
+    assert world.on_canary() == 0
+
+    world.server.run_workloads(jobs_succeed=passes)
+    for _ in range(5):
+        world.tick()
+    status = world.status()
+    if passes:
+        assert status["phase"] == "Progressing"
+        assert world.on_canary() == 5
+    else:
+        assert status["phase"] == "Failed", status
+        assert "smoke" in status["message"]
+        assert world.on_canary() == 0
+        assert status["stableRevision"]["modelVersion"] == "1.0.0"
