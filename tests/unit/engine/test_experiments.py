@@ -2,10 +2,9 @@
 
 The arms' ModelDeployments and the Experiment live in the in-memory API server behind the engine's
 seam (its journal lists every call), Prometheus is the strict fake, and the clock is fixed. The
-router is the one part the seam does not cover: it talks to the cluster through the real
-Kubernetes client (``tick.api``), so every test whose tick moves traffic replaces
-``modelrollout.engine.experiments.router_for`` with :class:`FakeRouter`, which keeps the split in
-memory, and tests whose tick must move no traffic assert that no router was ever asked for.
+router is the real Gateway API one: it edits the platform's HTTPRoute through the official client,
+which :mod:`tests.support.apiserver` answers in memory, so a test reads the route's rules as a
+platform engineer would, and a tick that must move no traffic makes no request there at all.
 """
 
 from __future__ import annotations
@@ -16,20 +15,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from modelrollout import API_VERSION
 from modelrollout.api import experiment as exp
-from modelrollout.api.common import TrafficRouting
 from modelrollout.config import Settings
 from modelrollout.engine import experiments
 from modelrollout.engine.context import Context
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.metrics.fake import FakeMetricSource
-from modelrollout.routing import Backend, Feature, HeaderRoute, RouterUnavailable, TrafficRouter, TrafficSplit
+from tests.support.apiserver import InMemoryApiServer
 from tests.support.experiments import directional_accuracy
 from tests.support.kubernetes import InMemoryResources
+from tests.support.routes import http_route
 
+GATEWAY = "gateway.networking.k8s.io"
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 NAMESPACE = "ml"
 EXPERIMENT = "returns-ab"
@@ -85,66 +84,20 @@ def model_deployment(name: str, *, stable: bool = True) -> dict[str, Any]:
 
 
 @dataclass
-class FakeRouter:
-    """The gatewayAPI router without a server: the split applied is the split observed, unless unavailable."""
-
-    unavailable: RouterUnavailable | None = None
-    applied: list[TrafficSplit] = field(default_factory=list)
-    built: list[tuple[str, str | None]] = field(default_factory=list)
-    """(namespace, HTTPRoute) of every router the engine asked for."""
-    name: str = "gatewayAPI"
-
-    def supports(self, features: Feature) -> bool:
-        del features
-        return True
-
-    def check(self) -> None:
-        if self.unavailable is not None:
-            raise self.unavailable
-
-    def apply(self, split: TrafficSplit) -> None:
-        self.applied.append(split)
-
-    def observe(self) -> TrafficSplit | None:
-        return self.applied[-1] if self.applied else None
-
-    def realised(self, split: TrafficSplit) -> TrafficSplit:
-        return split
-
-
-@pytest.fixture
-def router(monkeypatch: pytest.MonkeyPatch) -> FakeRouter:
-    """Replaces ``router_for`` (which builds routers on the real Kubernetes client) for the test's ticks.
-
-    It records what was asked rather than asserting: an assertion raised inside a tick would be caught
-    by the loop and end up as a Reconciled condition, not as a failed test.
-    """
-    fake = FakeRouter()
-
-    def router_for(
-        routing: TrafficRouting, namespace: str, api: client.ApiClient, total_replicas: int, port: int
-    ) -> TrafficRouter:
-        del api, total_replicas, port
-        fake.built.append((namespace, routing.gateway_api.http_route if routing.gateway_api else None))
-        return fake
-
-    monkeypatch.setattr(experiments, "router_for", router_for)
-    return fake
-
-
-@dataclass
 class World:
     """The Experiment, its arms' ModelDeployments, Prometheus' answers, and the loop."""
 
     server: InMemoryResources
     metrics: FakeMetricSource
+    gateway: InMemoryApiServer
+    """Where the HTTPRoute lives: the router reaches it through the official client, not the seam."""
     context: Context = field(init=False)
     reconciler: Reconciler[exp.ExperimentSpec, exp.ExperimentStatus] = field(init=False)
 
     def __post_init__(self) -> None:
         self.context = Context(settings=Settings(), metrics=self.metrics)
         self.reconciler = Reconciler(
-            experiments.Experiments(), self.context, api=client.ApiClient, resources=lambda _: self.server
+            experiments.Experiments(), self.context, api=self.gateway.api_client, resources=lambda _: self.server
         )
 
     def tick(self, at: datetime = NOW) -> exp.ExperimentStatus | None:
@@ -161,12 +114,32 @@ class World:
     def message(self, type_: str) -> str:
         return next(c.message for c in self.status().conditions if c.type == type_)
 
+    def rules(self) -> list[dict[str, Any]]:
+        return list(self.gateway.stored(GATEWAY, "httproutes", NAMESPACE, ROUTE)["spec"]["rules"])
+
+    def weights(self) -> dict[str, int]:
+        """The split: the Services of the route's rule that matches on no header, by weight."""
+        (split,) = [r for r in self.rules() if not any("headers" in m for m in r.get("matches", []))]
+        return {ref["name"]: ref.get("weight", 1) for ref in split["backendRefs"]}
+
+    def pinned(self) -> dict[str, str]:
+        """The header rules: which Service a request asking for an arm by name goes to."""
+        found = {}
+        for rule in self.rules():
+            for match in rule.get("matches", []):
+                for header in match.get("headers", []):
+                    assert header["name"] == "x-modelrollout-arm", header
+                    (ref,) = rule["backendRefs"]
+                    found[header["value"]] = ref["name"]
+        return found
+
 
 def world(
     *,
     status: Mapping[str, Any] | None = None,
     unstable: tuple[str, ...] = (),
     missing: tuple[str, ...] = (),
+    route: bool = True,
     **spec: Any,
 ) -> World:
     """The arms' ModelDeployments healthy unless ``unstable`` (no stable revision yet) or ``missing``; Prometheus
@@ -182,10 +155,15 @@ def world(
     metrics = FakeMetricSource(
         {feedback_in_window(REVISIONS[CHAMPION]): 600.0, feedback_in_window(REVISIONS[CHALLENGER]): None}
     )
-    return World(server, metrics)
+    gateway = InMemoryApiServer()
+    if route:
+        http = http_route(ROUTE, f"{CHAMPION}-stable")
+        http["metadata"]["namespace"] = NAMESPACE
+        gateway.add(GATEWAY, "httproutes", http)
+    return World(server, metrics, gateway)
 
 
-def test_the_design_tick_reads_the_arms_designs_the_test_then_moves_traffic(router: FakeRouter) -> None:
+def test_the_design_tick_reads_the_arms_designs_the_test_then_moves_traffic() -> None:
     """Design before traffic: the arms' revisions are read through the seam, the traffic rate from Prometheus,
     the design is written and told; only then is the split applied, read back, and the start recorded."""
     w = world()
@@ -226,35 +204,23 @@ def test_the_design_tick_reads_the_arms_designs_the_test_then_moves_traffic(rout
     ]
     assert w.server.reasons(EXPERIMENT) == ["Designed", "Started"]
 
-    assert router.built == [(NAMESPACE, ROUTE)]
-    header = "x-modelrollout-arm"
-    assert router.applied == [
-        TrafficSplit(
-            backends=(
-                Backend(f"{CHAMPION}-stable", CHAMPION, 50),
-                Backend(f"{CHALLENGER}-stable", CHALLENGER, 50),
-            ),
-            header_routes=(
-                HeaderRoute(header, "champion", f"{CHAMPION}-stable"),
-                HeaderRoute(header, "challenger", f"{CHALLENGER}-stable"),
-            ),
-        )
-    ]
+    assert w.gateway.journal.count(f"patch httproutes/{ROUTE}") == 1, "the split written once, then read back"
+    assert w.weights() == {f"{CHAMPION}-stable": 50, f"{CHALLENGER}-stable": 50}
+    assert w.pinned() == {"champion": f"{CHAMPION}-stable", "challenger": f"{CHALLENGER}-stable"}
 
 
-def test_a_router_that_cannot_split_is_a_condition_and_the_experiment_does_not_start(router: FakeRouter) -> None:
+def test_a_router_that_cannot_split_is_a_condition_and_the_experiment_does_not_start() -> None:
     """The design stands; the split is not in force, so no time counts towards the experiment yet."""
-    router.unavailable = RouterUnavailable("RouteNotFound", f"HTTPRoute {ROUTE} not found in {NAMESPACE}")
-    w = world()
+    w = world(route=False)
     w.tick()
 
     assert w.server.journal[len(ARMS_READ) + 3 :] == ["status ['conditions', 'message']"]
-    assert router.applied == []
+    assert not [r for r in w.gateway.journal if not r.startswith("get ")], "nothing written"
     status = w.status()
     assert status.design is not None
     assert (status.phase, status.started_at) == ("Running", None)
     assert w.conditions()["TrafficSplit"] == ("False", "RouteNotFound")
-    assert status.message == f"the router cannot split traffic: HTTPRoute {ROUTE} not found in {NAMESPACE}"
+    assert status.message == f"the router cannot split traffic: HTTPRoute {NAMESPACE}/{ROUTE} does not exist"
     assert w.server.reasons(EXPERIMENT) == ["Designed"]
     assert w.conditions().get("Reconciled") is None, "a missing route is the user's to fix, not a failed tick"
 
@@ -263,7 +229,7 @@ def test_a_router_that_cannot_split_is_a_condition_and_the_experiment_does_not_s
     ("absent", "unstable"), [((CHALLENGER,), ()), ((), (CHALLENGER,))], ids=["no-model-deployment", "no-stable"]
 )
 def test_an_arm_without_a_stable_revision_waits_and_says_which(
-    router: FakeRouter, absent: tuple[str, ...], unstable: tuple[str, ...]
+    absent: tuple[str, ...], unstable: tuple[str, ...]
 ) -> None:
     """Nothing is designed or routed while one arm cannot be measured; the status names the arm and its
     ModelDeployment, and a later tick designs once it has a stable revision."""
@@ -272,7 +238,7 @@ def test_an_arm_without_a_stable_revision_waits_and_says_which(
 
     assert w.server.journal == [*ARMS_READ, "status ['conditions', 'message', 'observedGeneration']"]
     assert w.metrics.calls == [], "no design without every arm's revision"
-    assert router.built == [], "no traffic moves before the design"
+    assert w.gateway.journal == [], "no traffic moves before the design"
     status = w.status()
     assert (status.phase, status.design) == ("Pending", None)
     assert w.conditions() == {"ArmsReady": ("False", "NoStableRevision")}
@@ -317,7 +283,7 @@ def concluded(**decision: Any) -> dict[str, Any]:
     }
 
 
-def test_a_concluded_experiment_at_rest_makes_no_call_until_its_route_is_due_for_a_check(router: FakeRouter) -> None:
+def test_a_concluded_experiment_at_rest_makes_no_call_until_its_route_is_due_for_a_check() -> None:
     """Concluded is terminal: between resyncs a tick costs nothing; a resync re-applies the champion-only route."""
     w = world(status=concluded())
     w.context.synced(experiments.KIND, NAMESPACE, EXPERIMENT)  # as the tick that concluded it left it
@@ -325,17 +291,18 @@ def test_a_concluded_experiment_at_rest_makes_no_call_until_its_route_is_due_for
     assert w.tick() is None
     assert w.server.journal == []
     assert w.metrics.calls == []
-    assert router.built == []
+    assert w.gateway.journal == []
 
     w.context.forget(experiments.KIND, NAMESPACE, EXPERIMENT)  # a restarted operator: the route is checked once
     w.tick()
     assert w.server.journal == ARMS_READ, "the route still holds: nothing to write"
     assert w.metrics.calls == []
-    assert [b.weight for b in router.applied[-1].backends] == [100]
-    assert router.applied[-1].header_routes == ()
+    assert w.gateway.journal[0] == f"get httproutes/{ROUTE}", "the route is read"
+    assert w.weights() == {f"{CHAMPION}-stable": 100}
+    assert w.pinned() == {}
 
 
-def test_auto_promote_copies_the_winners_model_onto_the_champion_then_records_and_tells(router: FakeRouter) -> None:
+def test_auto_promote_copies_the_winners_model_onto_the_champion_then_records_and_tells() -> None:
     """A Promote with ``decision.autoPromote`` starts the winner's rollout on the champion's ModelDeployment once:
     the status says so before the Promoted Event, and the next tick is at rest."""
     w = world(
