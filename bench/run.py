@@ -77,6 +77,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_drift_calibration.py"],
     ),
     (
+        "Drift: the cell behind Evidently, test against level (issue 13)",
+        "The t(2) +0.1 sd cell at n = 1,000 with KS and Anderson-Darling at the same levels, beside the no-drift "
+        "cells that bound the level.",
+        [PYTHON, "bench/bench_drift_alpha.py"],
+    ),
+    (
         "Scale: a fleet at rest on one operator (issue 15)",
         "Targets (at 10,000): RSS under 1 GiB; under 1 API request per ModelDeployment per hour at rest, counted by "
         "the API server (the operator's own FlowSchema); CPU at rest under 5% of a core; a spec change to its canary "
