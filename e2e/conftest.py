@@ -139,6 +139,15 @@ class Stage:
         """Events about ``name`` as the API server stores them (oldest first), optionally of one reason."""
         return [e for e in self.ns.events(name) if reason is None or e.reason == reason]
 
+    def told(self, reason: str, name: str = NAME, *, more_than: int = 0, timeout: float = 30.0) -> list[Any]:
+        """The Events of ``reason`` about ``name`` once there are more than ``more_than``.
+
+        An Event follows the status write that decided it (it is posted from the status' outbox right
+        after), so a test that has just seen the status waits for it rather than reading it once.
+        """
+        wait_for(lambda: len(self.events(name, reason)) > more_than, timeout, message=f"a {reason} Event about {name}")
+        return self.events(name, reason)
+
     def settle(
         self, predicate: Callable[[dict[str, Any]], Any], timeout: float, message: str, name: str = NAME
     ) -> dict[str, Any]:

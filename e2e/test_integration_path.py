@@ -189,7 +189,7 @@ def test_feed_to_prediction_to_consumer_and_missing_data_is_handled(stage: Stage
         assert set(by_feature) <= set(gaps), ("only the features with gaps are reported degraded", by_feature)
         conditions = {c["type"]: c for c in status["conditions"]}
         assert conditions["DataQualityDegraded"]["status"] == "True", conditions
-        assert stage.events(MONITOR, reason="DataQualityDegraded"), [e.reason for e in stage.events(MONITOR)]
+        assert stage.told("DataQualityDegraded", MONITOR)
         assert stage.operator.alive()
         md = stage.ns.get(NAME)
         assert md["status"]["phase"] == "Healthy", md["status"]

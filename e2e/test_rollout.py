@@ -106,8 +106,8 @@ def test_gateway_api_rollout_goes_5_25_50_100_in_status_and_on_the_http_route(st
             assert max(to_canary) == pytest.approx(1.0)
 
         with story.and_("each step was announced and guardrails passed"):
-            assert len(stage.events(reason="StepStarted")) == 4
-            assert stage.events(reason="RolloutCompleted")
+            assert len(stage.told("StepStarted", more_than=3)) == 4
+            assert stage.told("RolloutCompleted")
             assert status["analysis"]["verdict"] == "Pass"
             assert (stage.condition("RouterReady") or {}).get("status") == "True"
             assert traffic.sent > 0
@@ -147,7 +147,7 @@ def test_degradation_at_25_percent_rolls_back_to_stable(stage: Stage) -> None:
             assert status["history"][0]["outcome"] == "Degraded"
             failing = [m for m in status["analysis"]["metrics"] if m["verdict"] == "Fail"]
             assert [m["name"] for m in failing] == ["error-rate"]
-            assert stage.events(reason="AnalysisFailed")
+            assert stage.told("AnalysisFailed")
             assert stage.ns.get(NAME)["spec"]["model"]["version"] == "2.0.0", "the spec is left as Git has it"
             stage.record("ModelDeployment", NAME, "modeldeployment-degraded.yaml")
 
@@ -190,8 +190,7 @@ def test_circuit_breaker_aborts_at_once(stage: Stage) -> None:
             assert status["stableRevision"] == stable
             assert status["canaryWeight"] == 0
             assert status["aborted"] is True
-            tripped = stage.events(reason="CircuitBreakerTripped")
-            assert tripped
+            tripped = stage.told("CircuitBreakerTripped")
             assert "error-storm" in tripped[-1].message
             assert not stage.events(reason="AnalysisFailed"), "aborted by the breaker, not by guardrails"
             assert len(stage.events(reason="StepStarted")) == 1, "never left the 5% step"
