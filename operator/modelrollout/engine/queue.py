@@ -37,7 +37,13 @@ class WorkQueue:
         self._process = process
         self._workers = workers
         self._name = name
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        self._work_queued = threading.Condition(self._lock)
+        """Signalled when a key is queued: wakes one worker."""
+        self._delays_changed = threading.Condition(self._lock)
+        """Signalled when the earliest delayed wake-up may have changed: wakes the delay thread. Apart from
+        ``_work_queued`` so that a key queued never wakes the delay thread instead of a worker, which would leave the
+        key queued with every worker asleep."""
         self._urgent: deque[Key] = deque()
         self._normal: deque[Key] = deque()
         self._queued: set[Key] = set()
@@ -62,7 +68,8 @@ class WorkQueue:
         """Let the workers finish what they are doing and end; queued keys are dropped."""
         with self._lock:
             self._stopping = True
-            self._lock.notify_all()
+            self._work_queued.notify_all()
+            self._delays_changed.notify_all()
         for thread in self._threads:
             thread.join(timeout=30)
 
@@ -83,7 +90,7 @@ class WorkQueue:
             self._queued.add(key)
             (self._urgent if urgent else self._normal).append(key)
             telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
-            self._lock.notify()
+            self._work_queued.notify()
 
     def add_after(self, key: Key, seconds: float) -> None:
         """Process ``key`` once ``seconds`` have passed (at once when not positive).
@@ -100,7 +107,7 @@ class WorkQueue:
                 return
             self._due[key] = due
             heapq.heappush(self._delayed, (due, next(self._order), key))
-            self._lock.notify_all()
+            self._delays_changed.notify()
 
     def __len__(self) -> int:
         with self._lock:
@@ -114,7 +121,7 @@ class WorkQueue:
     def _next(self) -> Key | None:
         with self._lock:
             while not self._stopping and not (self._urgent or self._normal):
-                self._lock.wait()
+                self._work_queued.wait()
             if self._stopping:
                 return None
             key = self._urgent.popleft() if self._urgent else self._normal.popleft()
@@ -132,7 +139,7 @@ class WorkQueue:
                 urgent = key in self._urgent_keys
                 self._queued.add(key)
                 (self._urgent if urgent else self._normal).append(key)
-                self._lock.notify()
+                self._work_queued.notify()
 
     def _work(self) -> None:
         while (key := self._next()) is not None:
@@ -162,4 +169,4 @@ class WorkQueue:
                         self._lock.acquire()
                     continue
                 timeout = self._delayed[0][0] - now if self._delayed else None
-                self._lock.wait(timeout)
+                self._delays_changed.wait(timeout)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 from modelrollout.engine.queue import WorkQueue
+from tests.support.waiting import wait_for
 
 WAIT = 10.0
 """Seconds a test waits for a worker before failing: generous, the machine may be busy."""
@@ -142,3 +143,26 @@ def test_a_failing_process_does_not_stop_the_worker() -> None:
         queue.add("bad")
         queue.add("good")
         assert done.wait(WAIT)
+
+
+def test_a_key_added_while_the_worker_waits_behind_the_delay_thread_wakes_the_worker() -> None:
+    """The delay thread and the workers wait on the same lock; a key queued must wake a worker, not it.
+
+    With one shared condition, the worker that had just processed "a" waited behind the delay thread, the
+    notification for "b" woke the delay thread, and "b" stayed queued with the worker asleep: in e2e, a
+    DriftMonitor stopped evaluating and a ModelDeployment never saw its new spec.
+    """
+    done: list[Hashable] = []
+    processed = threading.Semaphore(0)
+
+    def process(key: Hashable) -> None:
+        done.append(key)
+        processed.release()
+
+    with running(process, workers=1) as queue:
+        queue.add("a")
+        assert processed.acquire(timeout=WAIT)
+        wait_for(lambda: len(queue._work_queued._waiters) == 1, WAIT, message="the worker to wait again")  # type: ignore[attr-defined]
+        queue.add("b")
+        assert processed.acquire(timeout=WAIT), "b is processed"
+    assert done == ["a", "b"]
