@@ -29,8 +29,9 @@ handshake (the client's default, 10, made 16 workers discard and re-open connect
 REQUEST_TIMEOUT = (10.0, 30.0)
 """Seconds to connect and to wait for an answer, for a request that names no timeout of its own. The
 client's default waits for ever: one connection the API server or the network left hanging would hold
-its reconcile worker, and the resource, until the process restarts. The API server ends a request
-itself after 60 s, so a healthy answer never takes this long."""
+its reconcile worker, and the resource, until the process restarts. The operator's requests are single
+reads and writes that a healthy API server answers in well under a second (it gives up on a request
+itself after 60 s); a watch would need its own, longer bound, and the operator's watches are kopf's."""
 WATCH = "WATCH"
 """The verb label of a watch request (a GET with ``watch=true``): one long-lived request, not one per event."""
 
