@@ -83,6 +83,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_drift_alpha.py"],
     ),
     (
+        "Experiment: sample ratio mismatch on scraped counts (issue 14)",
+        "A correct 50/50 split made Invalid by scrape timing alone, and how soon real mismatches are proven, with the "
+        "plain chi-square test and with one scrape interval of allowance per arm.",
+        [PYTHON, "bench/bench_srm_timing.py"],
+    ),
+    (
         "Scale: a fleet at rest on one operator (issue 15)",
         "Targets (at 10,000): RSS under 1 GiB; under 1 API request per ModelDeployment per hour at rest, counted by "
         "the API server (the operator's own FlowSchema); CPU at rest under 5% of a core; a spec change to its canary "

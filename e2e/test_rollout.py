@@ -284,7 +284,7 @@ def test_an_ab_experiment_finds_the_better_model_with_significance(stage: Stage)
             )
             stage.record("Experiment", "champion-vs-challenger", "experiment-concluded.yaml")
             decision = status["decision"]
-            assert status["phase"] == "Concluded", status
+            assert status["phase"] == "Concluded", f"{status['phase']}: {decision.get('reason')}"
             assert (decision["outcome"], decision["winner"]) == ("Promote", "challenger"), decision
             challenger = next(a for a in status["arms"] if a["name"] == "challenger")
             assert challenger["pValue"] < 0.05

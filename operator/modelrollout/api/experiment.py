@@ -262,6 +262,10 @@ class ExperimentSpec(ApiModel):
     """The range of rate windows ({{window}}) in guardrails and the traffic rate."""
     interval: Duration = "1m"
     """How often to analyse."""
+    scrape_interval: Duration | None = None
+    """How often Prometheus scrapes the arms' servers (default: ``interval``). A count read at a look trails the
+    traffic by up to one scrape, differently per arm, so the sample ratio check allows each arm this much of its
+    traffic: set the real scrape interval for a sharper check."""
     min_duration: Duration = "0s"
     """No decision before this (to cover weekly cycles, for example)."""
     max_duration: Duration = "7d"

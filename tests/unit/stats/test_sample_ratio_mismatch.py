@@ -43,3 +43,30 @@ def test_no_traffic_is_not_a_mismatch() -> None:
 def test_invalid_inputs(observed: list[float], weights: list[float]) -> None:
     with pytest.raises(ValueError, match=r"."):
         sample_ratio_mismatch(observed, weights)
+
+
+def test_without_allowance_the_statistic_is_pearsons() -> None:
+    exact = stats.chisquare([520, 480, 500], f_exp=[500, 500, 500])
+    result = sample_ratio_mismatch([520, 480, 500], [1, 1, 1], allowance=[0, 0, 0])
+    assert result.statistic == pytest.approx(exact.statistic)
+    assert result.p_value == pytest.approx(exact.pvalue)
+
+
+def test_a_deviation_within_the_allowance_counts_as_none() -> None:
+    """1,100 / 900 against 50/50 is a mismatch (chi-square 20), unless each count may be 100 off."""
+    assert sample_ratio_mismatch([1_100, 900], [1, 1]).mismatch
+    within = sample_ratio_mismatch([1_100, 900], [1, 1], allowance=[100, 100])
+    assert (within.statistic, within.p_value, within.mismatch) == (0.0, 1.0, False)
+
+
+def test_only_the_excess_over_the_allowance_counts() -> None:
+    """Deviations of 200 with 50 allowed: chi-square of 150 per arm over 1,000 expected, 45 in all."""
+    result = sample_ratio_mismatch([1_200, 800], [1, 1], allowance=[50, 50])
+    assert result.statistic == pytest.approx(2 * 150**2 / 1_000)
+    assert result.mismatch
+
+
+@pytest.mark.parametrize("allowance", [[1.0], [-1.0, 0.0], [float("nan"), 0.0]])
+def test_invalid_allowances(allowance: list[float]) -> None:
+    with pytest.raises(ValueError, match="allowance"):
+        sample_ratio_mismatch([10, 10], [1, 1], allowance=allowance)

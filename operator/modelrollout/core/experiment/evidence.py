@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from modelrollout.api.base import duration_seconds
 from modelrollout.api.experiment import (
     SERIES_LIMIT,
     ArmResult,
@@ -116,7 +117,7 @@ def look(spec: ExperimentSpec, status: ExperimentStatus, answers: Mapping[QueryK
         secondary=secondary(spec, status, answers),
         series=_series(status.series, now, comparisons),
         progress=_progress(status, arms),
-        sample_ratio=_sample_ratio(spec, status, arms),
+        sample_ratio=_sample_ratio(spec, status, arms, now),
         verdict=_verdict(spec, status, arms, comparisons),
     )
     return Look(results, breach, gaps, measured)
@@ -133,24 +134,56 @@ def _breach(results: Mapping[str, list[GuardrailResult]]) -> Breach | None:
     return Breach(reason, breached)
 
 
-def _sample_ratio(spec: ExperimentSpec, status: ExperimentStatus, arms: Sequence[ArmData]) -> SampleRatio | None:
-    """Split mode only: a shadow's counts follow the mirror, not an allocation."""
+def _sample_ratio(
+    spec: ExperimentSpec, status: ExperimentStatus, arms: Sequence[ArmData], now: datetime
+) -> SampleRatio | None:
+    """Split mode only: a shadow's counts follow the mirror, not an allocation.
+
+    Each arm's count may be off by its traffic of one scrape interval (see
+    :func:`timing_allowance`); only a mismatch beyond that counts.
+    """
     if spec.mode == "Shadow":
         return None
     weights = [arm.weight for arm in (spec.champion, *spec.challengers)]
-    srm = sample_ratio_mismatch([arm.count for arm in arms], weights, alpha=spec.srm_p_value)
+    counts = [arm.count for arm in arms]
+    scrape = duration_seconds(scrape_interval(spec))
+    allowance = timing_allowance(sum(counts), weights, elapsed_seconds(status, now), scrape)
+    srm = sample_ratio_mismatch(counts, weights, alpha=spec.srm_p_value, allowance=allowance)
     if not srm.mismatch:
         return SampleRatio(srm.p_value, 0, f"p = {srm.p_value:.3g}")
     strikes = status.srm_mismatches + 1
     observed = ", ".join(f"{a.name} {a.count:.0f}" for a in arms)
     allocated = ", ".join(f"{a.name} {a.weight}" for a in (spec.champion, *spec.challengers))
     reason = (
-        f"sample ratio mismatch: observed {observed} against weights {allocated} "
-        f"(chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
+        f"sample ratio mismatch: observed {observed} against weights {allocated}, beyond one scrape interval "
+        f"({scrape_interval(spec)}) of each arm's traffic (chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
     )
     if strikes < SRM_LOOKS:
         return SampleRatio(srm.p_value, strikes, f"{reason}, look {strikes} of {SRM_LOOKS})")
     return SampleRatio(srm.p_value, strikes, f"{reason} on {strikes} looks in a row): check assignment and logging")
+
+
+def scrape_interval(spec: ExperimentSpec) -> str:
+    """``scrapeInterval``, else the look interval: a look more often than scrapes sees nothing new."""
+    return spec.scrape_interval or spec.interval
+
+
+def timing_allowance(total: float, weights: Sequence[float], elapsed: float, scrape_seconds: float) -> list[float]:
+    """How far each arm's count may be off from scrape timing alone: its traffic over one scrape interval.
+
+    A count is read as of its targets' last scrape, which trails the look by up
+    to a scrape interval, and a counter born during the experiment loses the
+    traffic before its first scrape; both are at most one scrape of the arm's
+    traffic. The arm's rate is its allocated share of the average rate so far:
+    its own count would understate the rate of the arm that trails.
+    """
+    share = 1.0 if elapsed <= scrape_seconds else scrape_seconds / elapsed
+    return [total * weight / sum(weights) * share for weight in weights]
+
+
+def elapsed_seconds(status: ExperimentStatus, now: datetime) -> float:
+    """Seconds since traffic was split (0 before)."""
+    return (now - status.started_at).total_seconds() if status.started_at else 0.0
 
 
 def _arm_results(

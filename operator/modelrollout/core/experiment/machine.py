@@ -42,7 +42,7 @@ from modelrollout.api.experiment import (
     Outcome,
 )
 from modelrollout.core.decisions import Draft, Event
-from modelrollout.core.experiment.evidence import Look, SampleRatio, look
+from modelrollout.core.experiment.evidence import Look, SampleRatio, elapsed_seconds, look
 from modelrollout.core.experiment.planning import analysis_due, arm_names
 from modelrollout.core.experiment.sizing import design, observed_rate
 from modelrollout.core.queries import Answer, QueryKey
@@ -259,7 +259,7 @@ def _record_look(spec: ExperimentSpec, draft: _Draft, now: datetime, found: Look
         return
     if srm is not None and _sample_ratio_mismatch(spec, draft, srm):
         return
-    if _elapsed(draft.status, now) < duration_seconds(spec.min_duration):
+    if elapsed_seconds(draft.status, now) < duration_seconds(spec.min_duration):
         return
     verdict = measured.verdict
     if verdict is not None:
@@ -303,12 +303,8 @@ def _sample_ratio_mismatch(spec: ExperimentSpec, draft: _Draft, srm: SampleRatio
     return True
 
 
-def _elapsed(status: ExperimentStatus, now: datetime) -> float:
-    return (now - status.started_at).total_seconds() if status.started_at else 0.0
-
-
 def _check_max_duration(spec: ExperimentSpec, draft: _Draft, obs: Observations) -> None:
-    if _elapsed(draft.status, obs.now) < duration_seconds(spec.max_duration):
+    if elapsed_seconds(draft.status, obs.now) < duration_seconds(spec.max_duration):
         return
     if draft.status.looks == 0:
         _conclude(spec, draft, "Invalid", f"no data from every arm by maxDuration {spec.max_duration}")
