@@ -347,6 +347,10 @@ class ArmResult(StatusModel):
     """The stable revision of its ModelDeployment when the experiment started (the metrics' revision label)."""
     samples: int = 0
     """Observations."""
+    counted_from: float | None = None
+    """Its observations at the first look that measured every arm. The sample ratio check counts from there:
+    traffic before an arm's first scrape (a target discovered late, a counter born mid-experiment) is lost
+    unevenly between the arms and would look like a mismatch."""
     estimate: float | None = None
     """The rate or mean."""
     difference: float | None = None

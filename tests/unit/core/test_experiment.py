@@ -272,6 +272,27 @@ def test_counts_one_scrape_behind_are_not_a_mismatch(trailing_arm: str) -> None:
     assert (world.status.decision.outcome, world.status.decision.winner) == ("Promote", "challenger")
 
 
+def test_traffic_lost_before_an_arms_first_scrape_is_not_a_mismatch() -> None:
+    """The champion's target was scraped 30 s late: 1,500 of its observations never reach Prometheus.
+
+    The check counts from the first look that measured every arm, and that look decides nothing.
+    """
+    world = World(make_spec(scrapeInterval="1s"), truth={"champion": 0.5, "challenger": 0.6}, trailing={"champion": 30})
+    while world.status.looks == 0:
+        world.tick()
+    baseline = next(c for c in world.status.conditions if c.type == "SampleRatioMismatch")
+    assert (baseline.status, baseline.reason) == ("Unknown", "Baseline")
+    assert world.status.decision is None
+    assert [arm.counted_from for arm in world.status.arms] == [arm.samples for arm in world.status.arms]
+    mismatches = []
+    while world.status.phase not in core.TERMINAL:
+        world.tick()
+        mismatches.append(world.status.srm_mismatches)
+    assert set(mismatches) == {0}
+    assert world.status.decision is not None
+    assert (world.status.decision.outcome, world.status.decision.winner) == ("Promote", "challenger")
+
+
 def test_a_guardrail_breach_stops_at_once_whatever_min_duration() -> None:
     guardrail = {"name": "latency", "query": 'p99{revision="{{revision}}"}[{{window}}]', "maxRatioToChampion": 1.1}
     world = World(make_spec(guardrails=[guardrail], minDuration="1h"), guardrail={"champion": 0.1, "challenger": 0.2})

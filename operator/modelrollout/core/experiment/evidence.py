@@ -139,23 +139,27 @@ def _sample_ratio(
 ) -> SampleRatio | None:
     """Split mode only: a shadow's counts follow the mirror, not an allocation.
 
-    Each arm's count may be off by its traffic of one scrape interval (see
-    :func:`timing_allowance`); only a mismatch beyond that counts.
+    The check counts from the first look that measured every arm (None on that
+    look), and each arm's count may be off by its traffic of one scrape
+    interval (see :func:`timing_allowance`); only a mismatch beyond that counts.
     """
-    if spec.mode == "Shadow":
+    counted_from = {arm.name: arm.counted_from for arm in status.arms}
+    baselines = [counted_from.get(arm.name) for arm in arms]
+    if spec.mode == "Shadow" or None in baselines:
         return None
     weights = [arm.weight for arm in (spec.champion, *spec.challengers)]
-    counts = [arm.count for arm in arms]
+    counts = [max(arm.count - (baseline or 0.0), 0.0) for arm, baseline in zip(arms, baselines, strict=True)]
     scrape = duration_seconds(scrape_interval(spec))
-    allowance = timing_allowance(sum(counts), weights, elapsed_seconds(status, now), scrape)
+    allowance = timing_allowance(sum(arm.count for arm in arms), weights, elapsed_seconds(status, now), scrape)
     srm = sample_ratio_mismatch(counts, weights, alpha=spec.srm_p_value, allowance=allowance)
     if not srm.mismatch:
         return SampleRatio(srm.p_value, 0, f"p = {srm.p_value:.3g}")
     strikes = status.srm_mismatches + 1
-    observed = ", ".join(f"{a.name} {a.count:.0f}" for a in arms)
+    observed = ", ".join(f"{a.name} {count:.0f}" for a, count in zip(arms, counts, strict=True))
     allocated = ", ".join(f"{a.name} {a.weight}" for a in (spec.champion, *spec.challengers))
     reason = (
-        f"sample ratio mismatch: observed {observed} against weights {allocated}, beyond one scrape interval "
+        f"sample ratio mismatch: observed {observed} since the first look, against weights {allocated}, "
+        f"beyond one scrape interval "
         f"({scrape_interval(spec)}) of each arm's traffic (chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
     )
     if strikes < SRM_LOOKS:
@@ -172,10 +176,11 @@ def timing_allowance(total: float, weights: Sequence[float], elapsed: float, scr
     """How far each arm's count may be off from scrape timing alone: its traffic over one scrape interval.
 
     A count is read as of its targets' last scrape, which trails the look by up
-    to a scrape interval, and a counter born during the experiment loses the
-    traffic before its first scrape; both are at most one scrape of the arm's
-    traffic. The arm's rate is its allocated share of the average rate so far:
-    its own count would understate the rate of the arm that trails.
+    to a scrape interval, differently per arm and per look: counted from a
+    baseline look, the two lags partly cancel and the difference stays within
+    one scrape of the arm's traffic. The arm's rate is its allocated share of
+    the average rate since the start (``total`` over ``elapsed``): its own count
+    would understate the rate of the arm that trails.
     """
     share = 1.0 if elapsed <= scrape_seconds else scrape_seconds / elapsed
     return [total * weight / sum(weights) * share for weight in weights]
@@ -201,6 +206,7 @@ def _arm_results(
         before = previous.get(arm.name) or ArmResult(name=arm.name)
         update: dict[str, object] = {
             "samples": round(arm.count),
+            "counted_from": arm.count if before.counted_from is None else before.counted_from,
             "estimate": finite(arm.value(kind)),
             "guardrails": results.get(arm.name, []),
         }

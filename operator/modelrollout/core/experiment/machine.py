@@ -257,6 +257,10 @@ def _record_look(spec: ExperimentSpec, draft: _Draft, now: datetime, found: Look
     )
     if _stop_on_breach(spec, draft, found):
         return
+    if srm is None and spec.mode != "Shadow":
+        message = "counting the arms from this look: the sample ratio is checked from the next"
+        draft.condition("SampleRatioMismatch", "Unknown", "Baseline", message)
+        return
     if srm is not None and _sample_ratio_mismatch(spec, draft, srm):
         return
     if elapsed_seconds(draft.status, now) < duration_seconds(spec.min_duration):
