@@ -9,14 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 
-def http_route(name: str, backend: str, *, path_prefix: str | None = "/predict") -> dict[str, Any]:
-    """A route attached to the Gateway ``gateway``, sending all of ``path_prefix`` (or all paths) to ``backend``."""
+def http_route(
+    name: str, backend: str, *, path_prefix: str | None = "/predict", namespace: str | None = None
+) -> dict[str, Any]:
+    """A route attached to the Gateway ``gateway``, sending all of ``path_prefix`` (or all paths) to ``backend``.
+
+    ``namespace`` for stores that do not take it from the request path, as an API server does.
+    """
     rule: dict[str, Any] = {"backendRefs": [{"name": backend, "port": 80}]}
     if path_prefix is not None:
         rule = {"matches": [{"path": {"type": "PathPrefix", "value": path_prefix}}], **rule}
+    metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": {"name": name},
+        "metadata": metadata,
         "spec": {"parentRefs": [{"name": "gateway"}], "rules": [rule]},
     }

@@ -157,9 +157,7 @@ def world(
     )
     gateway = InMemoryApiServer()
     if route:
-        http = http_route(ROUTE, f"{CHAMPION}-stable")
-        http["metadata"]["namespace"] = NAMESPACE
-        gateway.add(GATEWAY, "httproutes", http)
+        gateway.add(GATEWAY, "httproutes", http_route(ROUTE, f"{CHAMPION}-stable", namespace=NAMESPACE))
     return World(server, metrics, gateway)
 
 

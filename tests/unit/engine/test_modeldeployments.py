@@ -85,14 +85,16 @@ class World:
     def status(self) -> dict[str, Any]:
         return dict(self.body().get("status") or {})
 
-    def tick(self, seconds: float = 1.0) -> list[str]:
-        """Let ``seconds`` pass, run one full tick (as a change to what it owns would), then the kubelet;
-        returns the requests the tick made."""
+    def tick(self, seconds: float = 1.0, *, kubelet: bool = True) -> list[str]:
+        """Let ``seconds`` pass, run one full tick (as a change to what it owns would), then the kubelet
+        unless ``kubelet`` is False (pods and Jobs then stay as the tick left them); returns the requests
+        the tick made."""
         self.now += timedelta(seconds=seconds)
         self.server.journal.clear()
         self.reconciler.tick(self.body(), now=self.now, force=True)
         made = list(self.server.journal)
-        self.server.run_workloads()
+        if kubelet:
+            self.server.run_workloads()
         return made
 
     def change(self, **spec: Any) -> None:
@@ -134,9 +136,7 @@ def world() -> World:
     reconciler = Reconciler(ModelDeployments(), context, api=server.api_client, resources=ApiResources)
     made = World(server, reconciler)
     metrics.handler = made.answer
-    route = http_route(NAME, f"{NAME}-stable", path_prefix=None)
-    route["metadata"]["namespace"] = NAMESPACE
-    server.add(GATEWAY, "httproutes", route)
+    server.add(GATEWAY, "httproutes", http_route(NAME, f"{NAME}-stable", path_prefix=None, namespace=NAMESPACE))
     return made
 
 
@@ -193,8 +193,7 @@ def test_no_traffic_moves_to_a_canary_before_its_pods_are_ready(world: World) ->
     with_stable(world)
     world.change(**document("2.0.0")["spec"])
     for _ in range(5):
-        world.now += timedelta(seconds=STEP_SECONDS)
-        world.reconciler.tick(world.body(), now=world.now, force=True)  # no kubelet: the canary never gets ready
+        world.tick(STEP_SECONDS, kubelet=False)  # the canary never gets ready
         assert world.on_canary() == 0
     status = world.status()
     assert status["phase"] == "Progressing"
@@ -281,8 +280,7 @@ def test_smoke_jobs_gate_the_canary_before_any_traffic(world: World, passes: boo
     with_stable(world)
     world.change(**document("2.0.0")["spec"], smokeTest=smoke)
 
-    world.now += timedelta(seconds=1)
-    world.reconciler.tick(world.body(), now=world.now, force=True)
+    world.tick(kubelet=False)
     assert world.status()["phase"] == "SmokeTesting"
     assert world.server.named("batch", "jobs", NAMESPACE), "the smoke Job created"
     assert world.on_canary() == 0
