@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
-from modelrollout.core.experiment.evidence import SRM_LOOKS, timing_allowance  # noqa: E402
+from modelrollout.core.experiment.evidence import SRM_LOOKS, sample_ratio_since  # noqa: E402
 from modelrollout.stats.srm import SRM_ALPHA, sample_ratio_mismatch  # noqa: E402
 
 WEIGHTS = (50.0, 50.0)
@@ -98,7 +98,7 @@ def proven_at(setting: Setting, found: np.ndarray, *, allowance: float | None) -
     nothing), each arm allowed that many seconds of its traffic (``scrapeInterval``).
     """
     strikes = 0
-    baseline: np.ndarray | None = None
+    baseline: list[float] | None = None
     for index, counts in enumerate(found):
         elapsed = (index + 1) * setting.interval
         if np.isnan(counts).any():
@@ -106,12 +106,13 @@ def proven_at(setting: Setting, found: np.ndarray, *, allowance: float | None) -
         if allowance is None:
             mismatch = sample_ratio_mismatch(list(counts), WEIGHTS, alpha=SRM_ALPHA).mismatch
         elif baseline is None:
-            baseline = counts
+            baseline = list(counts)
             continue
         else:
-            slack = timing_allowance(float(counts.sum()), WEIGHTS, elapsed, allowance)
-            counted = np.maximum(counts - baseline, 0.0)
-            mismatch = sample_ratio_mismatch(list(counted), WEIGHTS, alpha=SRM_ALPHA, allowance=slack).mismatch
+            since = sample_ratio_since(
+                list(counts), baseline, WEIGHTS, elapsed=elapsed, scrape_seconds=allowance, alpha=SRM_ALPHA
+            )
+            mismatch = since.mismatch
         strikes = strikes + 1 if mismatch else 0
         if strikes >= SRM_LOOKS:
             return elapsed

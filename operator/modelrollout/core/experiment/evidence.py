@@ -32,7 +32,7 @@ from modelrollout.core.experiment.readings import ArmData, finite, guardrails, r
 from modelrollout.core.experiment.sizing import minimum_effect
 from modelrollout.core.queries import Answer, QueryKey
 from modelrollout.stats.results import CheckVerdict
-from modelrollout.stats.srm import sample_ratio_mismatch
+from modelrollout.stats.srm import SrmResult, sample_ratio_mismatch
 
 SRM_LOOKS = 3
 """Consecutive mismatching looks that make a result Invalid.
@@ -68,6 +68,13 @@ class SampleRatio:
 
 
 @dataclass(frozen=True, slots=True)
+class Baseline:
+    """The first look that measured every arm: the sample ratio is counted from its counts, checked from the next."""
+
+    message: str = "counting the arms from this look: the sample ratio is checked from the next"
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What the primary comparison concludes, and why."""
 
@@ -84,7 +91,7 @@ class Measured:
     secondary: list[SecondaryResult]
     series: list[SeriesPoint]
     progress: str
-    sample_ratio: SampleRatio | None
+    sample_ratio: SampleRatio | Baseline | None
     """None in shadow mode, whose counts follow the mirror, not an allocation."""
     verdict: Verdict | None
     """None while the data decide nothing yet."""
@@ -136,35 +143,60 @@ def _breach(results: Mapping[str, list[GuardrailResult]]) -> Breach | None:
 
 def _sample_ratio(
     spec: ExperimentSpec, status: ExperimentStatus, arms: Sequence[ArmData], now: datetime
-) -> SampleRatio | None:
+) -> SampleRatio | Baseline | None:
     """Split mode only: a shadow's counts follow the mirror, not an allocation.
 
-    The check counts from the first look that measured every arm (None on that
-    look), and each arm's count may be off by its traffic of one scrape
-    interval (see :func:`timing_allowance`); only a mismatch beyond that counts.
+    The check counts from the first look that measured every arm (the
+    :class:`Baseline`); see :func:`sample_ratio_since`.
     """
+    if spec.mode == "Shadow":
+        return None
     counted_from = {arm.name: arm.counted_from for arm in status.arms}
     baselines = [counted_from.get(arm.name) for arm in arms]
-    if spec.mode == "Shadow" or None in baselines:
-        return None
+    if None in baselines:
+        return Baseline()
     weights = [arm.weight for arm in (spec.champion, *spec.challengers)]
-    counts = [max(arm.count - (baseline or 0.0), 0.0) for arm, baseline in zip(arms, baselines, strict=True)]
-    scrape = duration_seconds(scrape_interval(spec))
-    allowance = timing_allowance(sum(arm.count for arm in arms), weights, elapsed_seconds(status, now), scrape)
-    srm = sample_ratio_mismatch(counts, weights, alpha=spec.srm_p_value, allowance=allowance)
+    scrape = scrape_interval(spec)
+    srm = sample_ratio_since(
+        [arm.count for arm in arms],
+        [baseline or 0.0 for baseline in baselines],
+        weights,
+        elapsed=elapsed_seconds(status, now),
+        scrape_seconds=duration_seconds(scrape),
+        alpha=spec.srm_p_value,
+    )
     if not srm.mismatch:
         return SampleRatio(srm.p_value, 0, f"p = {srm.p_value:.3g}")
     strikes = status.srm_mismatches + 1
-    observed = ", ".join(f"{a.name} {count:.0f}" for a, count in zip(arms, counts, strict=True))
+    observed = ", ".join(f"{a.name} {count:.0f}" for a, count in zip(arms, srm.observed, strict=True))
     allocated = ", ".join(f"{a.name} {a.weight}" for a in (spec.champion, *spec.challengers))
     reason = (
         f"sample ratio mismatch: observed {observed} since the first look, against weights {allocated}, "
-        f"beyond one scrape interval "
-        f"({scrape_interval(spec)}) of each arm's traffic (chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
+        f"beyond one scrape interval ({scrape}) of each arm's traffic "
+        f"(chi-square p = {srm.p_value:.3g} < {spec.srm_p_value:g}"
     )
     if strikes < SRM_LOOKS:
         return SampleRatio(srm.p_value, strikes, f"{reason}, look {strikes} of {SRM_LOOKS})")
     return SampleRatio(srm.p_value, strikes, f"{reason} on {strikes} looks in a row): check assignment and logging")
+
+
+def sample_ratio_since(
+    counts: Sequence[float],
+    counted_from: Sequence[float],
+    weights: Sequence[float],
+    *,
+    elapsed: float,
+    scrape_seconds: float,
+    alpha: float,
+) -> SrmResult:
+    """The check on the counts since the baseline look, each arm allowed one scrape of its traffic.
+
+    Traffic before an arm's first scrape is lost unevenly between the arms; the
+    baseline removes it. ``counts`` are since the start, over ``elapsed`` seconds.
+    """
+    since = [max(count - start, 0.0) for count, start in zip(counts, counted_from, strict=True)]
+    allowance = timing_allowance(sum(counts), weights, elapsed, scrape_seconds)
+    return sample_ratio_mismatch(since, weights, alpha=alpha, allowance=allowance)
 
 
 def scrape_interval(spec: ExperimentSpec) -> str:

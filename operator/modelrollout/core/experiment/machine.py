@@ -42,7 +42,7 @@ from modelrollout.api.experiment import (
     Outcome,
 )
 from modelrollout.core.decisions import Draft, Event
-from modelrollout.core.experiment.evidence import Look, SampleRatio, elapsed_seconds, look
+from modelrollout.core.experiment.evidence import Baseline, Look, SampleRatio, elapsed_seconds, look
 from modelrollout.core.experiment.planning import analysis_due, arm_names
 from modelrollout.core.experiment.sizing import design, observed_rate
 from modelrollout.core.queries import Answer, QueryKey
@@ -249,7 +249,7 @@ def _record_look(spec: ExperimentSpec, draft: _Draft, now: datetime, found: Look
     srm = measured.sample_ratio
     draft.update(
         looks=draft.status.looks + 1,
-        srm_p_value=srm.p_value if srm else None,
+        srm_p_value=srm.p_value if isinstance(srm, SampleRatio) else None,
         arms=measured.arms,
         secondary=measured.secondary,
         series=measured.series,
@@ -257,9 +257,8 @@ def _record_look(spec: ExperimentSpec, draft: _Draft, now: datetime, found: Look
     )
     if _stop_on_breach(spec, draft, found):
         return
-    if srm is None and spec.mode != "Shadow":
-        message = "counting the arms from this look: the sample ratio is checked from the next"
-        draft.condition("SampleRatioMismatch", "Unknown", "Baseline", message)
+    if isinstance(srm, Baseline):
+        draft.condition("SampleRatioMismatch", "Unknown", "Baseline", srm.message)
         return
     if srm is not None and _sample_ratio_mismatch(spec, draft, srm):
         return
