@@ -336,16 +336,15 @@ def queue_depth(port: int) -> float | None:
 
 
 @contextlib.contextmanager
-def running_operator(
-    kubeconfig: Path, prefix: str, operator_path: str | None, metrics_port: int
-) -> Iterator[OperatorProcess]:
+def running_operator(kubeconfig: Path, operator_path: str | None, metrics_port: int) -> Iterator[OperatorProcess]:
+    """The operator as a default install runs it: every namespace, one watch per kind."""
     extra = {
         "MODELROLLOUT_RESYNC_SECONDS": "300" if operator_path is None else "30",
         "MODELROLLOUT_METRICS_PORT": str(metrics_port),
     }
     if operator_path:
         extra["PYTHONPATH"] = f"{Path(operator_path) / 'operator'}:{os.environ.get('PYTHONPATH', '')}"
-    process = OperatorProcess(kubeconfig, "http://127.0.0.1:9", tick=1.0, extra_env=extra, namespaces=f"{prefix}-*")
+    process = OperatorProcess(kubeconfig, "http://127.0.0.1:9", tick=1.0, extra_env=extra, namespaces=None)
     process.start()
     try:
         yield process
@@ -376,7 +375,7 @@ def main() -> int:
         fleet = Fleet(api, prefix)
         try:
             port = free_port()
-            with running_operator(kubeconfig, prefix, args.operator_path, port) as operator:
+            with running_operator(kubeconfig, args.operator_path, port) as operator:
                 assert operator.process is not None
                 pid = operator.process.pid
                 for size in sizes:

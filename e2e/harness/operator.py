@@ -24,7 +24,7 @@ class OperatorProcess:
         *,
         tick: float = 0.5,
         extra_env: dict[str, str] | None = None,
-        namespaces: str = "mr-*",
+        namespaces: str | None = "mr-*",
         peering: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
@@ -34,7 +34,7 @@ class OperatorProcess:
         self.namespaces = namespaces
         self.peering = peering
         """A kopf namespace pattern: only the scenarios' own namespaces, so tests that drive a controller
-        directly in other namespaces are not reconciled twice."""
+        directly in other namespaces are not reconciled twice. None: every namespace, one watch per kind."""
         self.process: subprocess.Popen[bytes] | None = None
         handle, path = tempfile.mkstemp(prefix="modelrollout-operator-", suffix=".log")
         os.close(handle)
@@ -57,7 +57,8 @@ class OperatorProcess:
         }
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelrollout", "run", "--namespace", self.namespaces]
+            [sys.executable, "-m", "modelrollout", "run"]
+            + (["--namespace", self.namespaces] if self.namespaces else ["--all-namespaces"])
             + ([] if self.peering else ["--standalone"]),
             cwd=REPO_ROOT,
             env=env,

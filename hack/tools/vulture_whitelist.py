@@ -22,6 +22,7 @@ _.max_workers
 _.mandatory
 _.lifetime
 _.server_timeout
+_.client_timeout
 _.clusterwide
 
 # kopf calls the DiffBaseStorage methods that engine/reconciler.NoDiffBaseStorage overrides.

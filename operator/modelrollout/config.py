@@ -183,6 +183,10 @@ class Settings:
     resync_seconds: float = field(default=300.0, metadata=variable("RESYNC_SECONDS", float))
     """How often what no watch tells of is re-verified at rest: a Gateway API or Istio route someone edited
     (a ModelDeployment's own Deployments, Services, revisions and Jobs are watched)."""
+    watch_seconds: int = field(default=1800, metadata=variable("WATCH_SECONDS", int))
+    """How long one watch stream lasts before it is opened again (with a fresh list): each kind costs two
+    requests per period, cluster-wide or per watched namespace, however many resources it has. Whole seconds:
+    the API server's ``timeoutSeconds``."""
     workers: int = field(default=16, metadata=variable("WORKERS", int))
     """ModelDeployments reconciled at once (DriftMonitors and Experiments have 4 workers each)."""
     operator_image: str = field(default="ghcr.io/modelrollout/modelrollout:0.1.0", metadata=variable("OPERATOR_IMAGE"))
@@ -224,6 +228,8 @@ class Settings:
     """Where the sharding Leases live: the operator's own namespace (``POD_NAMESPACE``) in a pod."""
 
     def __post_init__(self) -> None:
+        if self.watch_seconds < 1:
+            raise SettingsError(f"{PREFIX}WATCH_SECONDS must be 1 or more, got {self.watch_seconds}")
         if self.shards and self.peering is not None:
             raise SettingsError(
                 f"{PREFIX}SHARDS and {PREFIX}PEERING_NAME exclude each other: with shards every replica runs "

@@ -58,6 +58,7 @@ def test_every_connection_setting_reaches_the_metric_source(tmp_path: Path) -> N
         ({"MODELROLLOUT_PROMETHEUS_USERNAME": "ops"}, "go together"),
         ({"MODELROLLOUT_PROMETHEUS_CERT_FILE": "/c"}, "PROMETHEUS_KEY_FILE go together"),
         ({"MODELROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY": "yes"}, "must be true or false"),
+        ({"MODELROLLOUT_WATCH_SECONDS": "0"}, "WATCH_SECONDS must be 1 or more"),
         (
             {"MODELROLLOUT_PROMETHEUS_PASSWORD_FILE": "/nonexistent/password", "MODELROLLOUT_PROMETHEUS_USERNAME": "a"},
             "PASSWORD_FILE",
@@ -78,6 +79,7 @@ def test_each_setting_names_its_variable_once() -> None:
         "metrics_port": "METRICS_PORT",
         "tick_seconds": "TICK_SECONDS",
         "resync_seconds": "RESYNC_SECONDS",
+        "watch_seconds": "WATCH_SECONDS",
         "workers": "WORKERS",
         "operator_image": "OPERATOR_IMAGE",
         "operator_image_set": "OPERATOR_IMAGE",

@@ -65,7 +65,10 @@ def configure(operator_settings: Settings) -> None:
         settings.execution.max_workers = 4
         settings.peering.mandatory = operator_settings.peering is not None
         settings.peering.lifetime = operator_settings.peering_lifetime
-        settings.watching.server_timeout = 300
+        # The API server ends each stream after this; kopf then lists and watches again. The client gives up a
+        # minute later, so a connection that died silently is noticed too.
+        settings.watching.server_timeout = operator_settings.watch_seconds
+        settings.watching.client_timeout = operator_settings.watch_seconds + 60
         # One ClusterKopfPeering in every mode, created here when missing (kube/bootstrap.py): an
         # install is one apply, and a watched namespace needs no peering object of its own.
         settings.peering.clusterwide = True
