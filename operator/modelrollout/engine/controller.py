@@ -65,7 +65,7 @@ class Controller:
         kept["metadata"] = {k: v for k, v in meta.items() if k not in DROPPED_METADATA}
         with self._lock:
             self._store[key] = kept
-        self.queue.add(key, urgent=self.reconciler.kind.urgent(kept))
+        self.queue.add(key, priority=self.reconciler.kind.priority(kept))
 
     def gone(self, namespace: str, name: str) -> None:
         with self._lock:
@@ -76,10 +76,11 @@ class Controller:
         """Something the resource owns changed: reconcile it in full, quiet or not."""
         key = (namespace, name)
         with self._lock:
-            if key not in self._store:
+            body = self._store.get(key)
+            if body is None:
                 return
             self._forced.add(key)
-        self.queue.add(key)
+        self.queue.add(key, priority=self.reconciler.kind.priority(body))
 
     def __len__(self) -> int:
         with self._lock:
@@ -93,9 +94,9 @@ class Controller:
     def _catch_up(self, gained: Callable[[str], bool]) -> None:
         """Shards were gained: reconcile their stored resources, as at start-up (another replica had them)."""
         with self._lock:
-            keys = [(key, self.reconciler.kind.urgent(body)) for key, body in self._store.items() if gained(key[0])]
-        for key, urgent in keys:
-            self.queue.add(key, urgent=urgent)
+            keys = [(key, self.reconciler.kind.priority(body)) for key, body in self._store.items() if gained(key[0])]
+        for key, priority in keys:
+            self.queue.add(key, priority=priority)
 
     def _process(self, key: Any) -> None:
         if self._shards is not None and not self._shards.holds(key[0]):
@@ -125,7 +126,7 @@ class Controller:
             logger.exception("%s/%s: cannot tell when to look again", *key)
             wake = RETRY_CAP_SECONDS
         if wake is not None:
-            self.queue.add_after(key, wake)
+            self.queue.add_after(key, wake, priority=self.reconciler.kind.priority(latest))
 
 
 def register(controller: Controller, *, on_delete: Callable[[str, str, Mapping[str, Any]], None]) -> None:

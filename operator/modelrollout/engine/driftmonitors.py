@@ -31,6 +31,7 @@ from modelrollout.core import drift
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.engine import controller
 from modelrollout.engine.context import Context
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.webhooks import DeliveryError, Dispatcher, Failed, InFlight
 from modelrollout.engine.writing import post_event, record
@@ -134,9 +135,9 @@ class DriftMonitors:
         del spec
         return False
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
+    def priority(self, body: Mapping[str, Any]) -> Priority:
         del body
-        return False
+        return Priority.NORMAL
 
     def reconcile(self, tick: Tick, spec: dm.DriftMonitorSpec, status: dm.DriftMonitorStatus) -> dm.DriftMonitorStatus:
         return _Monitor(tick, self.gauges, self.dispatcher).run(spec, status)

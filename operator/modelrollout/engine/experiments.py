@@ -36,6 +36,7 @@ from modelrollout.core.queries import Answer, QueryKey
 from modelrollout.engine import controller
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.writing import record
 from modelrollout.kube import builders, naming
@@ -101,9 +102,9 @@ class Experiments:
         del spec
         return True
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
+    def priority(self, body: Mapping[str, Any]) -> Priority:
         del body
-        return False
+        return Priority.NORMAL
 
     def reconcile(self, tick: Tick, spec: exp.ExperimentSpec, status: exp.ExperimentStatus) -> exp.ExperimentStatus:
         return _Experiment(tick).run(spec, status)

@@ -32,6 +32,7 @@ from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine import controller, owners, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.querying import answer_all
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.writing import clear_action, record
 from modelrollout.kube import builders, naming
@@ -85,13 +86,14 @@ class ModelDeployments:
         """Only a Gateway API or Istio route: what the replicas router owns is watched (:mod:`.owners`)."""
         return str((spec.get("trafficRouting") or {}).get("router", "replicas")) != "replicas"
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
-        """An abort to carry out, or a canary with traffic, whose next look may roll it back."""
+    def priority(self, body: Mapping[str, Any]) -> Priority:
+        """An abort to carry out first, then a canary with traffic, whose next look may roll it back."""
         annotations = (body.get("metadata") or {}).get("annotations") or {}
-        return (
-            annotations.get(ACTION_ANNOTATION) == "abort"
-            or int((body.get("status") or {}).get("canaryWeight") or 0) > 0
-        )
+        if annotations.get(ACTION_ANNOTATION) == "abort":
+            return Priority.ROLLBACK
+        if int((body.get("status") or {}).get("canaryWeight") or 0) > 0:
+            return Priority.IN_TRAFFIC
+        return Priority.NORMAL
 
     def reconcile(
         self, tick: Tick, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus

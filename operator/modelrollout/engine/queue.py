@@ -9,8 +9,9 @@ Resources at rest are in the queue only while something happens to them: an idle
 costs no thread, no timer and no API request. Delayed adds (a step's next look, a
 back-off, the periodic re-verification) wait in one heap served by one thread.
 
-Urgent keys (a rollback to carry out, a circuit breaker) go before the others: a burst
-of a thousand spec changes does not hold up the one rollout that must be reverted now.
+Keys go by :class:`Priority`: a rollback to carry out before a canary serving traffic, and
+both before the rest, so neither a burst of a thousand spec changes nor the canaries it
+starts holds up the one rollout that must be reverted now.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from enum import IntEnum
 
 from modelrollout import telemetry
 
@@ -30,8 +32,18 @@ logger = logging.getLogger(__name__)
 Key = Hashable
 
 
+class Priority(IntEnum):
+    """The order workers take keys in: every queued key of a lower value before any of a higher one."""
+
+    ROLLBACK = 0
+    """Traffic to take off a canary now: an abort the user asked for."""
+    IN_TRAFFIC = 1
+    """A canary serving traffic: its next look may find it degraded and roll it back."""
+    NORMAL = 2
+
+
 class WorkQueue:
-    """Keys to process, each by one worker at a time, urgent ones first, some after a delay."""
+    """Keys to process, each by one worker at a time, by priority, some after a delay."""
 
     def __init__(self, process: Callable[[Key], None], *, workers: int, name: str = "reconcile") -> None:
         self._process = process
@@ -44,15 +56,16 @@ class WorkQueue:
         """Signalled when the earliest delayed wake-up may have changed: wakes the delay thread. Apart from
         ``_work_queued`` so that a key queued never wakes the delay thread instead of a worker, which would leave the
         key queued with every worker asleep."""
-        self._urgent: deque[Key] = deque()
-        self._normal: deque[Key] = deque()
-        self._queued: set[Key] = set()
-        """Keys waiting in one of the two deques."""
+        self._lanes: tuple[deque[Key], ...] = tuple(deque() for _ in Priority)
+        """One deque of waiting keys per priority."""
+        self._queued: dict[Key, Priority] = {}
+        """Each waiting key's lane."""
         self._processing: set[Key] = set()
         self._dirty: set[Key] = set()
         """Keys added while being processed: queued again when their worker is done."""
-        self._urgent_keys: set[Key] = set()
-        self._delayed: list[tuple[float, int, Key]] = []
+        self._asked: dict[Key, Priority] = {}
+        """The highest priority each key was added with since a worker last took it."""
+        self._delayed: list[tuple[float, int, Key, Priority]] = []
         self._due: dict[Key, float] = {}
         """Each delayed key's earliest wake-up: a later one is not added, a stale heap entry is skipped."""
         self._order = itertools.count()
@@ -73,40 +86,44 @@ class WorkQueue:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def add(self, key: Key, *, urgent: bool = False) -> None:
-        """Process ``key`` soon (before the others when ``urgent``)."""
+    def add(self, key: Key, *, priority: Priority = Priority.NORMAL) -> None:
+        """Process ``key`` soon, after the keys queued with a higher ``priority``."""
         telemetry.workqueue_adds_total.labels(self._name).inc()
         with self._lock:
-            if urgent:
-                self._urgent_keys.add(key)
+            priority = min(priority, self._asked.get(key, Priority.NORMAL))
+            self._asked[key] = priority
             if key in self._processing:
                 self._dirty.add(key)
                 return
-            if key in self._queued:
-                if urgent and key in self._normal:
-                    self._normal.remove(key)
-                    self._urgent.append(key)
+            lane = self._queued.get(key)
+            if lane is not None:
+                if priority < lane:
+                    self._lanes[lane].remove(key)
+                    self._enqueue(key, priority)
                 return
-            self._queued.add(key)
-            (self._urgent if urgent else self._normal).append(key)
-            telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
-            self._work_queued.notify()
+            self._enqueue(key, priority)
 
-    def add_after(self, key: Key, seconds: float) -> None:
+    def _enqueue(self, key: Key, priority: Priority) -> None:
+        self._queued[key] = priority
+        self._lanes[priority].append(key)
+        telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
+        self._work_queued.notify()
+
+    def add_after(self, key: Key, seconds: float, *, priority: Priority = Priority.NORMAL) -> None:
         """Process ``key`` once ``seconds`` have passed (at once when not positive).
 
         A key waits for one wake-up at a time, the earliest asked for: an object ticked by its events
         and by its wake-ups does not pile up wake-ups.
         """
         if seconds <= 0:
-            self.add(key)
+            self.add(key, priority=priority)
             return
         with self._lock:
             due = time.monotonic() + seconds
             if self._due.get(key, float("inf")) <= due:
                 return
             self._due[key] = due
-            heapq.heappush(self._delayed, (due, next(self._order), key))
+            heapq.heappush(self._delayed, (due, next(self._order), key, priority))
             self._delays_changed.notify()
 
     def __len__(self) -> int:
@@ -120,14 +137,14 @@ class WorkQueue:
 
     def _next(self) -> Key | None:
         with self._lock:
-            while not self._stopping and not (self._urgent or self._normal):
+            while not self._stopping and not self._queued:
                 self._work_queued.wait()
             if self._stopping:
                 return None
-            key = self._urgent.popleft() if self._urgent else self._normal.popleft()
-            self._queued.discard(key)
+            key = next(lane for lane in self._lanes if lane).popleft()
+            del self._queued[key]
             telemetry.workqueue_depth.labels(self._name).set(len(self._queued))
-            self._urgent_keys.discard(key)
+            self._asked.pop(key, None)
             self._processing.add(key)
             return key
 
@@ -136,10 +153,7 @@ class WorkQueue:
             self._processing.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
-                urgent = key in self._urgent_keys
-                self._queued.add(key)
-                (self._urgent if urgent else self._normal).append(key)
-                self._work_queued.notify()
+                self._enqueue(key, self._asked.get(key, Priority.NORMAL))
 
     def _work(self) -> None:
         while (key := self._next()) is not None:
@@ -154,17 +168,17 @@ class WorkQueue:
         with self._lock:
             while not self._stopping:
                 now = time.monotonic()
-                due: list[Key] = []
+                due: list[tuple[Key, Priority]] = []
                 while self._delayed and self._delayed[0][0] <= now:
-                    when, _, key = heapq.heappop(self._delayed)
+                    when, _, key, priority = heapq.heappop(self._delayed)
                     if self._due.get(key) == when:
                         del self._due[key]
-                        due.append(key)
+                        due.append((key, priority))
                 if due:
                     self._lock.release()
                     try:
-                        for key in due:
-                            self.add(key)
+                        for key, priority in due:
+                            self.add(key, priority=priority)
                     finally:
                         self._lock.acquire()
                     continue

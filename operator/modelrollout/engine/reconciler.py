@@ -43,6 +43,7 @@ from modelrollout.api.status import ResourceStatus
 from modelrollout.core.actions import ACTION_ANNOTATION
 from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.resources import ApiResources, Resources
 from modelrollout.engine.writing import MESSAGE_LIMIT, post_outbox, record
 from modelrollout.kube.client import api_client, is_status
@@ -140,8 +141,8 @@ class Kind(Protocol[SpecT, StatusT]):
         """Re-verified every ``resync_seconds`` at rest: what no watch tells of (a route someone edited)."""
         ...
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
-        """Goes before the others in the work queue (a rollback to carry out)."""
+    def priority(self, body: Mapping[str, Any]) -> Priority:
+        """Where it goes in the work queue: a rollback to carry out before the rest."""
         ...
 
     def reconcile(self, tick: Tick, spec: SpecT, status: StatusT) -> StatusT:

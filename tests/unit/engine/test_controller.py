@@ -20,6 +20,7 @@ from modelrollout.api.status import ResourceStatus
 from modelrollout.config import Settings
 from modelrollout.engine.context import Context
 from modelrollout.engine.controller import Controller
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler, Tick
 from modelrollout.metrics.fake import FakeMetricSource
 from tests.support.kubernetes import InMemoryResources
@@ -58,9 +59,9 @@ class Stub:
         del spec
         return not self.watched
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
+    def priority(self, body: Mapping[str, Any]) -> Priority:
         del body
-        return False
+        return Priority.NORMAL
 
     def reconcile(self, tick: Tick, spec: StubSpec, status: ResourceStatus) -> ResourceStatus:
         del spec

@@ -22,6 +22,7 @@ from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.core.revisions import RevisionContent
 from modelrollout.engine.context import Context
 from modelrollout.engine.modeldeployments import ModelDeployments
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.engine.resources import ApiResources
 from modelrollout.metrics.fake import FakeMetricSource
@@ -297,3 +298,21 @@ def test_smoke_jobs_gate_the_canary_before_any_traffic(world: World, passes: boo
         assert "smoke" in status["message"]
         assert world.on_canary() == 0
         assert status["stableRevision"]["modelVersion"] == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "status", "priority"),
+    [
+        ({ACTION_ANNOTATION: "abort"}, {"canaryWeight": 25}, Priority.ROLLBACK),
+        ({ACTION_ANNOTATION: "abort"}, {}, Priority.ROLLBACK),
+        ({ACTION_ANNOTATION: "promote"}, {"canaryWeight": 5}, Priority.IN_TRAFFIC),
+        ({}, {"canaryWeight": 5}, Priority.IN_TRAFFIC),
+        ({}, {"canaryWeight": 0, "phase": "Progressing"}, Priority.NORMAL),
+        ({}, {}, Priority.NORMAL),
+    ],
+)
+def test_an_abort_goes_first_then_a_canary_in_traffic(
+    annotations: dict[str, str], status: dict[str, Any], priority: Priority
+) -> None:
+    body = {"metadata": {"name": "m", "namespace": "ns", "annotations": annotations}, "status": status}
+    assert ModelDeployments().priority(body) == priority

@@ -1,4 +1,4 @@
-"""The work queue: a key at most once in the queue, one worker per key, urgent keys first, one wake-up each.
+"""The work queue: a key at most once in the queue, one worker per key, by priority, one wake-up each.
 
 Worker threads are real; tests wait on events the processing sets, never on the clock.
 """
@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
-from modelrollout.engine.queue import WorkQueue
+from modelrollout.engine.queue import Priority, WorkQueue
 from tests.support.waiting import wait_for
 
 WAIT = 10.0
@@ -96,22 +96,78 @@ def processed_after_a_blocker(add: Callable[[WorkQueue], None], count: int) -> l
     return order
 
 
-def test_urgent_keys_go_first() -> None:
+def test_a_rollback_goes_first_then_canaries_in_traffic_then_the_rest() -> None:
     def burst_then_rollback(queue: WorkQueue) -> None:
-        for key in ("change-1", "change-2", "change-3"):
+        for key in ("change-1", "change-2"):
             queue.add(key)
-        queue.add("rollback", urgent=True)
+        queue.add("canary-1", priority=Priority.IN_TRAFFIC)
+        queue.add("change-3")
+        queue.add("canary-2", priority=Priority.IN_TRAFFIC)
+        queue.add("rollback", priority=Priority.ROLLBACK)
 
-    assert processed_after_a_blocker(burst_then_rollback, 4) == ["rollback", "change-1", "change-2", "change-3"]
+    assert processed_after_a_blocker(burst_then_rollback, 6) == [
+        "rollback",
+        "canary-1",
+        "canary-2",
+        "change-1",
+        "change-2",
+        "change-3",
+    ]
 
 
-def test_a_queued_key_made_urgent_moves_ahead() -> None:
+def test_a_queued_key_asked_for_sooner_moves_ahead_and_never_back() -> None:
     def queue_then_hurry(queue: WorkQueue) -> None:
-        queue.add("a")
+        queue.add("a", priority=Priority.IN_TRAFFIC)
         queue.add("b")
-        queue.add("b", urgent=True)
+        queue.add("b", priority=Priority.ROLLBACK)
+        queue.add("b")  # a later, ordinary event does not undo the rollback's place
 
     assert processed_after_a_blocker(queue_then_hurry, 2) == ["b", "a"]
+
+
+def test_a_key_changed_while_processed_keeps_the_priority_it_was_asked_for() -> None:
+    started, gate, done = threading.Event(), threading.Event(), threading.Event()
+    order: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        order.append(key)
+        if len(order) == 1:
+            started.set()
+            gate.wait(WAIT)
+        if len(order) == 3:
+            done.set()
+
+    with running(process) as queue:
+        queue.add("busy")
+        assert started.wait(WAIT)
+        queue.add("waiting")
+        queue.add("busy", priority=Priority.ROLLBACK)  # an abort while its last change is being processed
+        gate.set()
+        assert done.wait(WAIT)
+    assert order == ["busy", "busy", "waiting"]
+
+
+def test_a_delayed_key_is_queued_with_its_priority() -> None:
+    started, gate, done = threading.Event(), threading.Event(), threading.Event()
+    order: list[Hashable] = []
+
+    def process(key: Hashable) -> None:
+        order.append(key)
+        if key == "blocker":
+            started.set()
+            gate.wait(WAIT)
+        if len(order) == 3:
+            done.set()
+
+    with running(process) as queue:
+        queue.add("blocker")
+        assert started.wait(WAIT)
+        queue.add("change")
+        queue.add_after("canary", 0.01, priority=Priority.IN_TRAFFIC)
+        wait_for(lambda: len(queue) == 2, timeout=WAIT, message="the canary's wake-up queued")
+        gate.set()
+        assert done.wait(WAIT)
+    assert order == ["blocker", "canary", "change"]
 
 
 def test_a_delayed_key_waits_for_one_wake_up_the_earliest() -> None:

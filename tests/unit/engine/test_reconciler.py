@@ -21,6 +21,7 @@ from modelrollout.config import Settings
 from modelrollout.core.actions import ACTION_ANNOTATION
 from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler, Tick
 from modelrollout.engine.writing import enqueue_events, record
 from modelrollout.metrics.fake import FakeMetricSource
@@ -58,9 +59,9 @@ class Stub:
         del spec
         return True
 
-    def urgent(self, body: Mapping[str, Any]) -> bool:
+    def priority(self, body: Mapping[str, Any]) -> Priority:
         del body
-        return False
+        return Priority.NORMAL
 
     def reconcile(self, tick: Tick, spec: StubSpec, status: ResourceStatus) -> ResourceStatus:
         self.ran.append(spec.replicas)

@@ -22,6 +22,7 @@ from kubernetes import client
 from modelrollout.config import Settings
 from modelrollout.engine import sharding
 from modelrollout.engine.controller import Controller
+from modelrollout.engine.queue import Priority
 from modelrollout.engine.sharding import LEASE_SECONDS, RENEW_SECONDS, Member, Membership, assign, plan, shard_of
 
 # --- shard_of ------------------------------------------------------------------------------------------------
@@ -372,8 +373,8 @@ class Recorder:
     def __init__(self) -> None:
         self.added: list[tuple[str, str]] = []
 
-    def add(self, key: tuple[str, str], *, urgent: bool = False) -> None:
-        del urgent
+    def add(self, key: tuple[str, str], *, priority: Priority = Priority.NORMAL) -> None:
+        del priority
         self.added.append(key)
 
 
@@ -384,7 +385,7 @@ def test_a_controller_reconciles_only_its_shards_and_catches_up_on_one_gained() 
     settled(fleet)
     ticked: list[str] = []
     reconciler = SimpleNamespace(
-        kind=SimpleNamespace(name="stub", urgent=lambda body: False),
+        kind=SimpleNamespace(name="stub", priority=lambda body: Priority.NORMAL),
         tick=lambda body, force: ticked.append(body["metadata"]["namespace"]),
         wake_in=lambda body, status: None,
     )
