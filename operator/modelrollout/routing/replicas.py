@@ -15,6 +15,7 @@ send any traffic to both. ``realised`` tells the controller the weight that will
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
@@ -74,7 +75,9 @@ class ReplicasRouter:
 
     Nothing in the cluster says which Deployments make up the split, so the router knows them
     from the last ``apply``: ``observe`` before any ``apply`` returns None. The controller applies
-    the desired split (changing nothing when it already holds) and then observes.
+    the desired split (changing nothing when it already holds) and then observes. The first
+    ``observe`` after an ``apply`` answers from what the apply read and the API server returned
+    for its writes, a moment old, instead of reading every Deployment again; later ones read.
     """
 
     name = "replicas"
@@ -84,6 +87,8 @@ class ReplicasRouter:
         self._namespace = namespace
         self._total = total_replicas
         self._applied: TrafficSplit | None = None
+        self._read_back: dict[str, int] | None = None
+        """Replicas by Deployment as the last ``apply`` read or wrote them, until one ``observe`` uses them."""
 
     def supports(self, features: Feature) -> bool:
         return not features
@@ -97,17 +102,22 @@ class ReplicasRouter:
         require(self, split)
         wanted = replica_counts(split, self._total)
         current = {deployment: self._replicas(deployment) for deployment in wanted}
+        self._read_back = None
         # Grow before shrinking, so capacity never dips below what the traffic needs.
         for deployment in sorted(wanted, key=lambda d: wanted[d] < current[d]):
             if wanted[deployment] != current[deployment]:
-                self._scale(deployment, wanted[deployment])
-        self._applied = split
+                current[deployment] = self._scale(deployment, wanted[deployment])
+        self._applied, self._read_back = split, current
 
     def observe(self) -> TrafficSplit | None:
         if self._applied is None:
             return None
         backends = self._applied.backends
-        weights = implied_weights([self._replicas(b.deployment) for b in backends])
+        read_back, self._read_back = self._read_back or {}, None
+        counts = [
+            read_back[b.deployment] if b.deployment in read_back else self._replicas(b.deployment) for b in backends
+        ]
+        weights = implied_weights(counts)
         if weights is None:
             return None
         return TrafficSplit(tuple(Backend(b.service, b.deployment, w) for b, w in zip(backends, weights, strict=True)))
@@ -124,13 +134,19 @@ class ReplicasRouter:
                     "DeploymentNotFound", f"Deployment {self._namespace}/{deployment} does not exist"
                 ) from error
             raise
-        replicas = found.spec.replicas if found.spec else None
-        return 1 if replicas is None else int(replicas)
+        return _replicas_of(found)
 
-    def _scale(self, deployment: str, replicas: int) -> None:
-        self._apps.patch_namespaced_deployment(
+    def _scale(self, deployment: str, replicas: int) -> int:
+        """Patch the replicas; returns them as the API server stored them."""
+        found = self._apps.patch_namespaced_deployment(
             deployment, self._namespace, deployment_patch(replicas), _content_type=MERGE_PATCH
         )
+        return _replicas_of(found)
+
+
+def _replicas_of(deployment: Any) -> int:
+    replicas = deployment.spec.replicas if deployment.spec else None
+    return 1 if replicas is None else int(replicas)
 
 
 def deployment_patch(replicas: int) -> dict[str, object]:

@@ -63,15 +63,18 @@ class FakeApps:
 
     replicas: dict[str, int]
     patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    reads: int = 0
 
     def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
+        self.reads += 1
         if name not in self.replicas:
             raise ApiException(status=404, reason="Not Found")
         return SimpleNamespace(spec=SimpleNamespace(replicas=self.replicas[name]))
 
-    def patch_namespaced_deployment(self, name: str, namespace: str, body: dict[str, Any], **_: Any) -> None:
+    def patch_namespaced_deployment(self, name: str, namespace: str, body: dict[str, Any], **_: Any) -> Any:
         self.patches.append((name, body))
         self.replicas[name] = body["spec"]["replicas"]
+        return SimpleNamespace(spec=SimpleNamespace(replicas=self.replicas[name]))
 
 
 def split(weight: int) -> TrafficSplit:
@@ -99,6 +102,21 @@ def test_observe_reads_the_replicas_back() -> None:
     assert router.observe() == TrafficSplit((Backend("stable", "", 75), Backend("canary", "", 25)))
     apps.replicas["model-2"] = 3  # someone scaled by hand: observe shows it
     assert router.observe() == TrafficSplit((Backend("stable", "", 50), Backend("canary", "", 50)))
+
+
+def test_the_first_observe_after_an_apply_answers_from_what_the_apply_read_and_wrote() -> None:
+    apps = FakeApps({"model-1": 4, "model-2": 0})
+    router = ReplicasRouter(apps, "ns", 4)
+    router.apply(split(50))
+    reads = apps.reads
+    assert router.observe() == router.realised(split(50))
+    assert apps.reads == reads, "the patches' answers are the replicas in force"
+    router.apply(split(50))
+    apps.replicas["model-1"] = 3  # a hand scale after the apply's read
+    reads = apps.reads
+    assert router.observe() == router.realised(split(50)), "a moment old: the apply's read"
+    assert router.observe() == TrafficSplit((Backend("stable", "", 60), Backend("canary", "", 40)))
+    assert apps.reads == reads + 2, "then it reads"
 
 
 def test_missing_deployment_makes_the_router_unavailable() -> None:
