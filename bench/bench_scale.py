@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import random
 import socket
@@ -157,15 +158,17 @@ def flow_control() -> str:
 
 def dispatched(local: LocalCluster) -> float:
     """Requests of the operator's flow the API server has dispatched so far (its own metric)."""
-    text = local.kubectl("get", "--raw", "/metrics")
-    total = 0.0
-    for line in text.splitlines():
-        if (
-            line.startswith("apiserver_flowcontrol_dispatched_requests_total{")
-            and f'flow_schema="{FLOW_SCHEMA}"' in line
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return dispatched_by_flow(local).get(FLOW_SCHEMA, 0.0)
+
+
+def dispatched_by_flow(local: LocalCluster) -> dict[str, float]:
+    """Requests the API server has dispatched so far, by flow schema: who its clients are."""
+    totals: dict[str, float] = {}
+    for line in local.kubectl("get", "--raw", "/metrics").splitlines():
+        if line.startswith("apiserver_flowcontrol_dispatched_requests_total{"):
+            flow = line.split('flow_schema="', 1)[1].split('"', 1)[0]
+            totals[flow] = totals.get(flow, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
 
 
 def requests_by_call(local: LocalCluster) -> dict[tuple[str, str], float]:
@@ -291,17 +294,14 @@ class Fleet:
                 time.sleep(0.05)
             rolled_back = time.monotonic() - aborted
             list(changes)
-        namespaces = sorted({namespace for namespace, _ in items})
         wanted = set(items)
-        apps = client.AppsV1Api(self.api)
 
         def canaries_created() -> bool:
             """Every changed one has a second Deployment (its canary) next to its stable one."""
             per_owner: dict[tuple[str, str], int] = {}
-            for namespace in namespaces:
-                for deployment in apps.list_namespaced_deployment(namespace, label_selector=OWNER_LABEL).items:
-                    owner = (namespace, deployment.metadata.labels[OWNER_LABEL])
-                    per_owner[owner] = per_owner.get(owner, 0) + 1
+            for meta in owned_deployments(self.api):
+                owner = (meta["namespace"], meta["labels"][OWNER_LABEL])
+                per_owner[owner] = per_owner.get(owner, 0) + 1
             return all(per_owner.get(item, 0) >= 2 for item in wanted)
 
         wait_until("every changed item's canary", canaries_created, 600, every=0.5)
@@ -312,6 +312,20 @@ class Fleet:
         for namespace in self.namespaces:
             with contextlib.suppress(client.ApiException):
                 core.delete_namespace(namespace)
+
+
+def owned_deployments(api: client.ApiClient) -> list[dict[str, Any]]:
+    """The metadata of every ModelDeployment's Deployment, in one request: polling the burst must not load the
+    API server the burst is measured on (full objects, a list per namespace, twice a second)."""
+    method, url, headers, _, _ = api.param_serialize(
+        "GET",
+        "/apis/apps/v1/deployments",
+        query_params=[("labelSelector", OWNER_LABEL)],
+        header_params={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
+        auth_settings=["BearerToken"],
+    )
+    answer = api.call_api(method, url, header_params=headers, _request_timeout=30)
+    return [item["metadata"] for item in json.loads(answer.read())["items"]]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -410,7 +424,11 @@ def main() -> int:
                     unused = [item for item in fleet.names if item not in used]
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
+                    flows = dispatched_by_flow(local)
                     rolled_back, created = fleet.burst(burst, victim)
+                    during = dispatched_by_flow(local)
+                    by_flow = sorted(((during[f] - flows.get(f, 0.0), f) for f in during), reverse=True)[:6]
+                    log("during the burst, requests by flow schema: " + ", ".join(f"{f}: {n:.0f}" for n, f in by_flow))
                     bursts.append(
                         f"| {args.label} | {sizes[-1]:,} | {args.burst:,} | {created:.1f} | {rolled_back:.2f} |"
                     )
