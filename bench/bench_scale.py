@@ -51,6 +51,8 @@ from kubernetes import client
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
+from bench import growth  # noqa: E402
+
 from e2e.harness.operator import OperatorProcess  # noqa: E402
 from e2e.harness.scenario import served_model  # noqa: E402
 from hack.localcluster import cluster  # noqa: E402
@@ -181,6 +183,20 @@ def requests_by_call(local: LocalCluster) -> dict[tuple[str, str], float]:
         key = (labels.get("verb", "").strip('"'), labels.get("resource", "").strip('"'))
         counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return counts
+
+
+CONTROL_PLANE = ("kube-apiserver", "etcd")
+
+
+def control_plane_rss() -> dict[str, float]:
+    """RSS of the local control plane's API server and etcd, by process name (they run on this machine)."""
+    found: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
+            if name in CONTROL_PLANE:
+                found[name] = found.get(name, 0.0) + rss_mib(int(stat.parent.name))
+    return found
 
 
 def cpu_seconds(pid: int) -> float:
@@ -381,6 +397,7 @@ def main() -> int:
     api = local.api_client()
     prefix = f"mrscale{uuid.uuid4().hex[:4]}"
     rows: list[str] = []
+    grown: list[tuple[int, float, dict[str, float]]] = []
     bursts: list[str] = []
     used: set[tuple[str, str]] = set()
     rng = random.Random(7)
@@ -409,6 +426,9 @@ def main() -> int:
                     busiest = sorted(((after[k] - calls.get(k, 0.0), k) for k in after), reverse=True)[:6]
                     log("at rest, all clients: " + ", ".join(f"{v} {r}: {n:.0f}" for n, (v, r) in busiest if n))
                     rss = rss_mib(pid)
+                    plane = control_plane_rss()
+                    log("control plane RSS MiB: " + ", ".join(f"{name} {mib:.0f}" for name, mib in plane.items()))
+                    grown.append((size, rss, plane))
                     per_hour = requests / size * 3600 / args.rest_seconds
                     changed = rng.sample(fleet.names[:size], args.changes)
                     latencies = [fleet.change(item, f"v-{uuid.uuid4().hex[:6]}") for item in changed]
@@ -441,6 +461,12 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if len(grown) >= 3:
+        sizes_seen = [float(size) for size, _, _ in grown]
+        print(f"\n- operator RSS: {growth.describe(sizes_seen, [rss for _, rss, _ in grown], 10_000, 'MiB')}")
+        for name in CONTROL_PLANE:
+            fitted = growth.describe(sizes_seen, [plane.get(name, 0.0) for _, _, plane in grown], 10_000, "MiB")
+            print(f"- {name} RSS: {fitted}")
     if bursts:
         print(
             "\n| operator | fleet | changes at once | every canary Deployment created after (s) "

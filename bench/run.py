@@ -94,7 +94,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         "the API server (the operator's own FlowSchema); CPU at rest under 5% of a core; a spec change to its canary "
         "Deployment within 2 s at p99; 1,000 changes at once all acted on within 60 s, and an abort during that "
         "burst at 0% within 5 s. This machine's control plane limits the fleet (see the section's notes).",
-        [PYTHON, "bench/bench_scale.py", "--sizes", "100,1000", "--burst", "500"],
+        [PYTHON, "bench/bench_scale.py", "--sizes", "100,1000,2000", "--burst", "1000"],
     ),
     (
         "CLI CSV reader (issue 16)",
