@@ -344,6 +344,11 @@ def owned_deployments(api: client.ApiClient) -> list[dict[str, Any]]:
     return [item["metadata"] for item in json.loads(answer.read())["items"]]
 
 
+def no_earlier_fleet(api: client.ApiClient) -> bool:
+    names = [ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items]
+    return not [name for name in names if name.startswith("mrscale") and name != SYSTEM_NAMESPACE]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -396,6 +401,9 @@ def main() -> int:
     local = ensure_cluster()
     api = local.api_client()
     prefix = f"mrscale{uuid.uuid4().hex[:4]}"
+    # The operator watches every namespace: an earlier run's fleet still being deleted would be reconciled and
+    # stored too, and counted in this run's memory and queue.
+    wait_until("earlier runs' namespaces deleted", functools.partial(no_earlier_fleet, api), 1800, every=5.0)
     rows: list[str] = []
     grown: list[tuple[int, float, dict[str, float]]] = []
     bursts: list[str] = []
