@@ -16,6 +16,10 @@ Then ``--changes`` spec changes, one at a time, each to a ModelDeployment at res
 the API server accepting the patch to the canary's Deployment existing (the bench polls for it
 every 20 ms as an administrator, outside the operator's flow), reported as p50 and p99.
 
+``--peer argo`` measures Argo Rollouts v1.10.2 the same way on a fleet of equivalent Rollouts
+(``bench/peers/argo_fleet.py``): its own ServiceAccount and FlowSchema, so the API server counts
+its requests as it counts ours, and a canary is its new ReplicaSet.
+
 ``--operator-path`` runs another checkout's operator (its ``operator/`` directory first on
 PYTHONPATH), so an older commit is measured the same way: give a ``git worktree`` of it.
 
@@ -52,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from bench import growth  # noqa: E402
+from bench.peers import argo, argo_fleet  # noqa: E402
 
 from e2e.harness.operator import OperatorProcess  # noqa: E402
 from e2e.harness.scenario import served_model  # noqa: E402
@@ -100,26 +105,26 @@ def ensure_cluster() -> LocalCluster:
     return local
 
 
-def operator_identity(local: LocalCluster, api: client.ApiClient, folder: Path) -> Path:
-    """A ServiceAccount for the operator, a FlowSchema for its requests, and a kubeconfig with its token."""
+def operator_identity(local: LocalCluster, api: client.ApiClient, folder: Path, account: str, flows: str) -> Path:
+    """A ServiceAccount for the controller, ``flows`` (its FlowSchema), and a kubeconfig with its token."""
     core = client.CoreV1Api(api)
     with contextlib.suppress(client.ApiException):
         core.create_namespace({"metadata": {"name": SYSTEM_NAMESPACE}})
     with contextlib.suppress(client.ApiException):
-        core.create_namespaced_service_account(SYSTEM_NAMESPACE, {"metadata": {"name": ACCOUNT}})
+        core.create_namespaced_service_account(SYSTEM_NAMESPACE, {"metadata": {"name": account}})
     manifests = [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": "mrscale-operator"},
+            "metadata": {"name": f"mrscale-{account}"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": SYSTEM_NAMESPACE}],
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": SYSTEM_NAMESPACE}],
         },
     ]
-    documents = yaml.safe_dump_all(manifests) + "---\n" + flow_control()
+    documents = yaml.safe_dump_all(manifests) + "---\n" + flows
     local.kubectl("apply", "--server-side", "--field-manager=bench-scale", "-f", "-", stdin=documents)
     token = core.create_namespaced_service_account_token(
-        ACCOUNT, SYSTEM_NAMESPACE, {"spec": {"expirationSeconds": 6 * 3600}}
+        account, SYSTEM_NAMESPACE, {"spec": {"expirationSeconds": 6 * 3600}}
     ).status.token
     admin = yaml.safe_load(cluster.KUBECONFIG.read_text())
     server = admin["clusters"][0]["cluster"]
@@ -127,11 +132,11 @@ def operator_identity(local: LocalCluster, api: client.ApiClient, folder: Path) 
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "local", "cluster": server}],
-        "users": [{"name": ACCOUNT, "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": ACCOUNT}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": account}}],
         "current-context": "operator",
     }
-    path = folder / "operator.kubeconfig"
+    path = folder / f"{account}.kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig))
     return path
 
@@ -158,9 +163,9 @@ def flow_control() -> str:
     return rendered.stdout
 
 
-def dispatched(local: LocalCluster) -> float:
-    """Requests of the operator's flow the API server has dispatched so far (its own metric)."""
-    return dispatched_by_flow(local).get(FLOW_SCHEMA, 0.0)
+def dispatched(local: LocalCluster, flow: str) -> float:
+    """Requests of the controller's flow the API server has dispatched so far (its own metric)."""
+    return dispatched_by_flow(local).get(flow, 0.0)
 
 
 def dispatched_by_flow(local: LocalCluster) -> dict[str, float]:
@@ -396,6 +401,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=0, help="at the largest size: this many changes at once")
     parser.add_argument("--operator-path", help="a checkout whose operator/ to run instead of this one")
     parser.add_argument("--label", default="this checkout", help="what the table calls the operator")
+    parser.add_argument("--peer", choices=["argo"], help="run Argo Rollouts v1.10.2 on a fleet of Rollouts instead")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     local = ensure_cluster()
@@ -410,26 +416,40 @@ def main() -> int:
     used: set[tuple[str, str]] = set()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as folder:
-        kubeconfig = operator_identity(local, api, Path(folder))
-        fleet = Fleet(api, prefix)
+        if args.peer:
+            argo_dir = argo.built_argo()
+            local.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(argo_dir / "crds"))
+            # Ours' FlowSchema and PriorityLevelConfiguration, then Argo's FlowSchema at that same level.
+            flows = (
+                flow_control() + "---\n" + yaml.safe_dump(argo_fleet.flow_schema(SYSTEM_NAMESPACE, "argo", FLOW_SCHEMA))
+            )
+            kubeconfig, flow = operator_identity(local, api, Path(folder), "argo", flows), argo_fleet.FLOW_SCHEMA
+        else:
+            kubeconfig, flow = operator_identity(local, api, Path(folder), ACCOUNT, flow_control()), FLOW_SCHEMA
+        fleet: Fleet | argo_fleet.ArgoFleet = argo_fleet.ArgoFleet(api, prefix) if args.peer else Fleet(api, prefix)
         try:
             port = free_port()
-            with running_operator(kubeconfig, args.operator_path, port) as operator:
-                assert operator.process is not None
-                pid = operator.process.pid
+            with contextlib.ExitStack() as stack:
+                if args.peer:
+                    controller = argo_dir / "bin" / "rollouts-controller"
+                    pid = stack.enter_context(argo_fleet.running_argo(controller, kubeconfig, port, free_port())).pid
+                else:
+                    operator = stack.enter_context(running_operator(kubeconfig, args.operator_path, port))
+                    assert operator.process is not None
+                    pid = operator.process.pid
                 for size in sizes:
                     log(f"{args.label}: growing the fleet to {size}")
                     started = time.monotonic()
                     fleet.grow(size)
                     wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), timeout=600 + size)
                     log(f"{size} Healthy after {time.monotonic() - started:.0f} s")
-                    if queue_depth(port) is not None:
+                    if not args.peer and queue_depth(port) is not None:
                         wait_until("an empty work queue", lambda: queue_depth(port) == 0, 1800, every=1.0)
                         log(f"work queue empty after {time.monotonic() - started:.0f} s")
                     time.sleep(args.settle_seconds)
-                    requests, cpu, calls = dispatched(local), cpu_seconds(pid), requests_by_call(local)
+                    requests, cpu, calls = dispatched(local, flow), cpu_seconds(pid), requests_by_call(local)
                     time.sleep(args.rest_seconds)
-                    requests, cpu = dispatched(local) - requests, cpu_seconds(pid) - cpu
+                    requests, cpu = dispatched(local, flow) - requests, cpu_seconds(pid) - cpu
                     after = requests_by_call(local)
                     busiest = sorted(((after[k] - calls.get(k, 0.0), k) for k in after), reverse=True)[:6]
                     log("at rest, all clients: " + ", ".join(f"{v} {r}: {n:.0f}" for n, (v, r) in busiest if n))
@@ -452,10 +472,10 @@ def main() -> int:
                     unused = [item for item in fleet.names if item not in used]
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
-                    flows = dispatched_by_flow(local)
+                    before_burst = dispatched_by_flow(local)
                     rolled_back, created = fleet.burst(burst, victim)
                     during = dispatched_by_flow(local)
-                    by_flow = sorted(((during[f] - flows.get(f, 0.0), f) for f in during), reverse=True)[:6]
+                    by_flow = sorted(((during[f] - before_burst.get(f, 0.0), f) for f in during), reverse=True)[:6]
                     log("during the burst, requests by flow schema: " + ", ".join(f"{f}: {n:.0f}" for n, f in by_flow))
                     bursts.append(
                         f"| {args.label} | {sizes[-1]:,} | {args.burst:,} | {created:.1f} | {rolled_back:.2f} |"
