@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
 import random
 import socket
@@ -45,7 +44,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from bench import growth  # noqa: E402
+from bench.fleet import Fleet, metadata_list  # noqa: E402
 from bench.peers import argo, argo_fleet  # noqa: E402
 
 from e2e.harness.operator import OperatorProcess  # noqa: E402
@@ -64,7 +63,6 @@ from hack.localcluster import cluster  # noqa: E402
 from hack.localcluster.harness import LocalCluster  # noqa: E402
 
 GROUP, VERSION, PLURAL = "modelrollout.dev", "v1alpha1", "modeldeployments"
-PER_NAMESPACE = 100
 FLOW_SCHEMA = "mrscale-modelrollout-operator"
 """The chart's flow schema (``flowControl.enabled``), rendered for release ``mrscale``."""
 SYSTEM_NAMESPACE = "mrscale-system"
@@ -216,42 +214,13 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-class Fleet:
+class ModelDeployments(Fleet):
     """The bench's ModelDeployments, 100 per namespace."""
 
-    def __init__(self, api: client.ApiClient, prefix: str) -> None:
-        self.api = api
-        self.prefix = prefix
-        self.names: list[tuple[str, str]] = []
-        self.namespaces: list[str] = []
-        self.objects = client.CustomObjectsApi(api)
+    group, version, plural = GROUP, VERSION, PLURAL
 
-    def grow(self, size: int) -> None:
-        core = client.CoreV1Api(self.api)
-        wanted = [(f"{self.prefix}-{index // PER_NAMESPACE}", f"m{index}") for index in range(len(self.names), size)]
-        for namespace in sorted({ns for ns, _ in wanted} - set(self.namespaces)):
-            core.create_namespace({"metadata": {"name": namespace}})
-            self.namespaces.append(namespace)
-
-        def create(item: tuple[str, str]) -> None:
-            namespace, name = item
-            self.objects.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, served_model(name, "v1", model="scale")
-            )
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, wanted))
-        self.names.extend(wanted)
-
-    def all_healthy(self, size: int) -> bool:
-        return self.healthy() >= size
-
-    def healthy(self) -> int:
-        count = 0
-        for namespace in self.namespaces:
-            for item in self.objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
-                count += (item.get("status") or {}).get("phase") == "Healthy"
-        return count
+    def document(self, name: str) -> dict[str, Any]:
+        return served_model(name, "v1", model="scale")
 
     def change(self, item: tuple[str, str], version: str) -> float:
         """Seconds from the patch being accepted to a Deployment of the new revision existing."""
@@ -261,9 +230,7 @@ class Fleet:
             d.metadata.name
             for d in apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
         }
-        self.objects.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, {"spec": {"model": {"version": version}}}
-        )
+        self.patch(item, {"spec": {"model": {"version": version}}})
         accepted = time.monotonic()
         while True:
             found = apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
@@ -273,11 +240,6 @@ class Fleet:
                 return float("inf")
             time.sleep(0.02)
 
-    def status(self, item: tuple[str, str]) -> dict[str, Any]:
-        namespace, name = item
-        found = self.objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        return dict(found.get("status") or {})
-
     def canary_replicas(self, item: tuple[str, str], revision: str) -> int:
         namespace, name = item
         found = client.AppsV1Api(self.api).list_namespaced_deployment(
@@ -285,68 +247,27 @@ class Fleet:
         )
         return sum(d.spec.replicas or 0 for d in found.items)
 
-    def burst(self, items: list[tuple[str, str]], victim: tuple[str, str]) -> tuple[float, float]:
-        """Change every one of ``items`` at once and abort ``victim``'s canary (in traffic) meanwhile.
+    def version_patch(self, version: str) -> dict[str, Any]:
+        return {"spec": {"model": {"version": version}}}
 
-        Returns (seconds until the victim's canary has 0 replicas and its status 0% after the abort,
-        seconds until every changed item has its canary Deployment).
-        """
-        version = f"v-{uuid.uuid4().hex[:6]}"
-        victim_change = {"spec": {"model": {"version": f"{version}-victim"}}}
-        self.objects.patch_namespaced_custom_object(GROUP, VERSION, victim[0], PLURAL, victim[1], victim_change)
-        wait_until("the victim's canary in traffic", lambda: int(self.status(victim).get("canaryWeight") or 0) > 0, 300)
-        revision = self.status(victim)["currentRevision"]["hash"]
-        started = time.monotonic()
+    def start_canary(self, item: tuple[str, str], version: str) -> str:
+        self.patch(item, self.version_patch(version))
+        wait_until("the victim's canary in traffic", lambda: int(self.status(item).get("canaryWeight") or 0) > 0, 300)
+        return str(self.status(item)["currentRevision"]["hash"])
 
-        def change(item: tuple[str, str]) -> None:
-            patch = {"spec": {"model": {"version": version}}}
-            self.objects.patch_namespaced_custom_object(GROUP, VERSION, item[0], PLURAL, item[1], patch)
+    def abort(self, item: tuple[str, str]) -> None:
+        self.patch(item, {"metadata": {"annotations": {ACTION: "abort", ACTION_ID: uuid.uuid4().hex}}})
 
-        with ThreadPoolExecutor(16) as pool:
-            changes = pool.map(change, items)
-            abort = {"metadata": {"annotations": {ACTION: "abort", ACTION_ID: uuid.uuid4().hex}}}
-            self.objects.patch_namespaced_custom_object(GROUP, VERSION, victim[0], PLURAL, victim[1], abort)
-            aborted = time.monotonic()
-            while not (
-                int(self.status(victim).get("canaryWeight") or 0) == 0 and self.canary_replicas(victim, revision) == 0
-            ):
-                if time.monotonic() - aborted > 120:
-                    break
-                time.sleep(0.05)
-            rolled_back = time.monotonic() - aborted
-            list(changes)
-        wanted = set(items)
+    def rolled_back(self, item: tuple[str, str], canary: str) -> bool:
+        """The canary at 0 replicas, and the status at 0%."""
+        return int(self.status(item).get("canaryWeight") or 0) == 0 and self.canary_replicas(item, canary) == 0
 
-        def canaries_created() -> bool:
-            """Every changed one has a second Deployment (its canary) next to its stable one."""
-            per_owner: dict[tuple[str, str], int] = {}
-            for meta in owned_deployments(self.api):
-                owner = (meta["namespace"], meta["labels"][OWNER_LABEL])
-                per_owner[owner] = per_owner.get(owner, 0) + 1
-            return all(per_owner.get(item, 0) >= 2 for item in wanted)
-
-        wait_until("every changed item's canary", canaries_created, 600, every=0.5)
-        return rolled_back, time.monotonic() - started
-
-    def delete(self) -> None:
-        core = client.CoreV1Api(self.api)
-        for namespace in self.namespaces:
-            with contextlib.suppress(client.ApiException):
-                core.delete_namespace(namespace)
-
-
-def owned_deployments(api: client.ApiClient) -> list[dict[str, Any]]:
-    """The metadata of every ModelDeployment's Deployment, in one request: polling the burst must not load the
-    API server the burst is measured on (full objects, a list per namespace, twice a second)."""
-    method, url, headers, _, _ = api.param_serialize(
-        "GET",
-        "/apis/apps/v1/deployments",
-        query_params=[("labelSelector", OWNER_LABEL)],
-        header_params={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
-        auth_settings=["BearerToken"],
-    )
-    answer = api.call_api(method, url, header_params=headers, _request_timeout=30)
-    return [item["metadata"] for item in json.loads(answer.read())["items"]]
+    def workloads_by_owner(self) -> dict[tuple[str, str], int]:
+        per_owner: dict[tuple[str, str], int] = {}
+        for meta in metadata_list(self.api, "/apis/apps/v1/deployments", OWNER_LABEL):
+            owner = (meta["namespace"], meta["labels"][OWNER_LABEL])
+            per_owner[owner] = per_owner.get(owner, 0) + 1
+        return per_owner
 
 
 def no_earlier_fleet(api: client.ApiClient) -> bool:
@@ -426,7 +347,7 @@ def main() -> int:
             kubeconfig, flow = operator_identity(local, api, Path(folder), "argo", flows), argo_fleet.FLOW_SCHEMA
         else:
             kubeconfig, flow = operator_identity(local, api, Path(folder), ACCOUNT, flow_control()), FLOW_SCHEMA
-        fleet: Fleet | argo_fleet.ArgoFleet = argo_fleet.ArgoFleet(api, prefix) if args.peer else Fleet(api, prefix)
+        fleet: Fleet = argo_fleet.ArgoFleet(api, prefix) if args.peer else ModelDeployments(api, prefix)
         try:
             port = free_port()
             with contextlib.ExitStack() as stack:

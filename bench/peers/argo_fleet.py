@@ -14,22 +14,19 @@ requests in its own flow (:data:`FLOW_SCHEMA`) exactly as it counts ours.
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.fleet import Fleet, metadata_list
 from kubernetes import client
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "rollouts"
 FLEET_LABEL = "mrscale.bench/fleet"
 """On every Rollout's pod template, so its ReplicaSets can be listed in one request."""
 FLOW_SCHEMA = "mrscale-argo-rollouts"
-PER_NAMESPACE = 100
 
 
 def flow_schema(namespace: str, account: str, priority_level: str) -> dict[str, Any]:
@@ -99,43 +96,19 @@ def _version_patch(version: str) -> dict[str, Any]:
     return {"spec": {"template": {"spec": {"containers": [container]}}}}
 
 
-class ArgoFleet:
-    """The bench's Rollouts, 100 per namespace, with the interface of ``bench_scale.Fleet``."""
+class ArgoFleet(Fleet):
+    """The bench's Rollouts, 100 per namespace."""
 
-    def __init__(self, api: client.ApiClient, prefix: str) -> None:
-        self.api = api
-        self.prefix = prefix
-        self.names: list[tuple[str, str]] = []
-        self.namespaces: list[str] = []
-        self.objects = client.CustomObjectsApi(api)
+    group, version, plural = GROUP, VERSION, PLURAL
 
-    def grow(self, size: int) -> None:
-        core = client.CoreV1Api(self.api)
-        wanted = [(f"{self.prefix}-{index // PER_NAMESPACE}", f"m{index}") for index in range(len(self.names), size)]
-        for namespace in sorted({ns for ns, _ in wanted} - set(self.namespaces)):
-            core.create_namespace({"metadata": {"name": namespace}})
-            self.namespaces.append(namespace)
-
-        def create(item: tuple[str, str]) -> None:
-            namespace, name = item
-            self.objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, rollout(name, "v1"))
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, wanted))
-        self.names.extend(wanted)
-
-    def all_healthy(self, size: int) -> bool:
-        count = 0
-        for namespace in self.namespaces:
-            for item in self.objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
-                count += (item.get("status") or {}).get("phase") == "Healthy"
-        return count >= size
+    def document(self, name: str) -> dict[str, Any]:
+        return rollout(name, "v1")
 
     def change(self, item: tuple[str, str], version: str) -> float:
         """Seconds from the patch being accepted to a ReplicaSet of the new revision existing."""
         namespace, name = item
         before = self._replica_sets(namespace, name)
-        self._patch(item, _version_patch(version))
+        self.patch(item, _version_patch(version))
         accepted = time.monotonic()
         while not self._replica_sets(namespace, name) - before:
             if time.monotonic() - accepted > 120:
@@ -143,72 +116,40 @@ class ArgoFleet:
             time.sleep(0.02)
         return time.monotonic() - accepted
 
-    def burst(self, items: list[tuple[str, str]], victim: tuple[str, str]) -> tuple[float, float]:
-        """As ``bench_scale.Fleet.burst``: (abort -> canary ReplicaSet at 0, every canary ReplicaSet created)."""
-        version = f"v-{uuid.uuid4().hex[:6]}"
-        before = self._replica_sets(*victim)
-        self._patch(victim, _version_patch(f"{version}-victim"))
+    def version_patch(self, version: str) -> dict[str, Any]:
+        return _version_patch(version)
+
+    def start_canary(self, item: tuple[str, str], version: str) -> str:
+        before = self._replica_sets(*item)
+        self.patch(item, _version_patch(version))
 
         def canary_in_traffic() -> str | None:
-            status = self._status(victim)
-            new = self._replica_sets(*victim) - before
-            return next(iter(new)) if new and int(status.get("currentStepIndex") or 0) >= 1 else None
+            new = self._replica_sets(*item) - before
+            return next(iter(new)) if new and int(self.status(item).get("currentStepIndex") or 0) >= 1 else None
 
-        canary = _wait(canary_in_traffic, 300)
-        started = time.monotonic()
-        with ThreadPoolExecutor(16) as pool:
-            changes = pool.map(lambda item: self._patch(item, _version_patch(version)), items)
-            self.objects.patch_namespaced_custom_object_status(
-                GROUP, VERSION, victim[0], PLURAL, victim[1], {"status": {"abort": True}}
-            )
-            aborted = time.monotonic()
-            apps = client.AppsV1Api(self.api)
-            while (apps.read_namespaced_replica_set(canary, victim[0]).spec.replicas or 0) > 0:
-                if time.monotonic() - aborted > 120:
-                    break
-                time.sleep(0.05)
-            rolled_back = time.monotonic() - aborted
-            list(changes)
-        wanted = set(items)
+        return str(_wait(canary_in_traffic, 300))
 
-        def canaries_created() -> bool:
-            per_owner: dict[tuple[str, str], int] = {}
-            for meta in self._fleet_replica_sets():
-                owners = meta.get("ownerReferences") or [{}]
-                key = (meta["namespace"], owners[0].get("name", ""))
-                per_owner[key] = per_owner.get(key, 0) + 1
-            return all(per_owner.get(item, 0) >= 2 for item in wanted)
+    def abort(self, item: tuple[str, str]) -> None:
+        """``kubectl argo rollouts abort``."""
+        self.objects.patch_namespaced_custom_object_status(
+            GROUP, VERSION, item[0], PLURAL, item[1], {"status": {"abort": True}}
+        )
 
-        _wait(canaries_created, 600, every=0.5)
-        return rolled_back, time.monotonic() - started
+    def rolled_back(self, item: tuple[str, str], canary: str) -> bool:
+        """The canary ReplicaSet at 0 replicas (a basic canary has no weight apart from its replicas)."""
+        return (client.AppsV1Api(self.api).read_namespaced_replica_set(canary, item[0]).spec.replicas or 0) == 0
 
-    def delete(self) -> None:
-        core = client.CoreV1Api(self.api)
-        for namespace in self.namespaces:
-            with contextlib.suppress(client.ApiException):
-                core.delete_namespace(namespace)
-
-    def _patch(self, item: tuple[str, str], patch: dict[str, Any]) -> None:
-        self.objects.patch_namespaced_custom_object(GROUP, VERSION, item[0], PLURAL, item[1], patch)
-
-    def _status(self, item: tuple[str, str]) -> dict[str, Any]:
-        found = self.objects.get_namespaced_custom_object(GROUP, VERSION, item[0], PLURAL, item[1])
-        return dict(found.get("status") or {})
+    def workloads_by_owner(self) -> dict[tuple[str, str], int]:
+        per_owner: dict[tuple[str, str], int] = {}
+        for meta in metadata_list(self.api, "/apis/apps/v1/replicasets", FLEET_LABEL):
+            owners = meta.get("ownerReferences") or [{}]
+            key = (meta["namespace"], owners[0].get("name", ""))
+            per_owner[key] = per_owner.get(key, 0) + 1
+        return per_owner
 
     def _replica_sets(self, namespace: str, name: str) -> set[str]:
         found = client.AppsV1Api(self.api).list_namespaced_replica_set(namespace, label_selector=f"app={name}")
         return {rs.metadata.name for rs in found.items}
-
-    def _fleet_replica_sets(self) -> list[dict[str, Any]]:
-        method, url, headers, _, _ = self.api.param_serialize(
-            "GET",
-            "/apis/apps/v1/replicasets",
-            query_params=[("labelSelector", FLEET_LABEL)],
-            header_params={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
-            auth_settings=["BearerToken"],
-        )
-        answer = self.api.call_api(method, url, header_params=headers, _request_timeout=30)
-        return [item["metadata"] for item in json.loads(answer.read())["items"]]
 
 
 def _wait(check: Any, timeout: float, every: float = 0.2) -> Any:

@@ -125,7 +125,8 @@ def test_a_queued_key_asked_for_sooner_moves_ahead_and_never_back() -> None:
     assert processed_after_a_blocker(queue_then_hurry, 2) == ["b", "a"]
 
 
-def test_a_key_changed_while_processed_keeps_the_priority_it_was_asked_for() -> None:
+def processed_while_busy(first: Hashable, meanwhile: Callable[[WorkQueue], None], count: int) -> list[Hashable]:
+    """The order one worker processes keys in, when ``meanwhile`` adds keys while ``first`` is being processed."""
     started, gate, done = threading.Event(), threading.Event(), threading.Event()
     order: list[Hashable] = []
 
@@ -134,40 +135,33 @@ def test_a_key_changed_while_processed_keeps_the_priority_it_was_asked_for() -> 
         if len(order) == 1:
             started.set()
             gate.wait(WAIT)
-        if len(order) == 3:
+        if len(order) == count:
             done.set()
 
     with running(process) as queue:
-        queue.add("busy")
+        queue.add(first)
         assert started.wait(WAIT)
-        queue.add("waiting")
-        queue.add("busy", priority=Priority.ROLLBACK)  # an abort while its last change is being processed
+        meanwhile(queue)
         gate.set()
         assert done.wait(WAIT)
-    assert order == ["busy", "busy", "waiting"]
+    return order
+
+
+def test_a_key_changed_while_processed_keeps_the_priority_it_was_asked_for() -> None:
+    def change_then_abort(queue: WorkQueue) -> None:
+        queue.add("waiting")
+        queue.add("busy", priority=Priority.ROLLBACK)  # an abort while its last change is being processed
+
+    assert processed_while_busy("busy", change_then_abort, 3) == ["busy", "busy", "waiting"]
 
 
 def test_a_delayed_key_is_queued_with_its_priority() -> None:
-    started, gate, done = threading.Event(), threading.Event(), threading.Event()
-    order: list[Hashable] = []
-
-    def process(key: Hashable) -> None:
-        order.append(key)
-        if key == "blocker":
-            started.set()
-            gate.wait(WAIT)
-        if len(order) == 3:
-            done.set()
-
-    with running(process) as queue:
-        queue.add("blocker")
-        assert started.wait(WAIT)
+    def change_then_wake_a_canary(queue: WorkQueue) -> None:
         queue.add("change")
         queue.add_after("canary", 0.01, priority=Priority.IN_TRAFFIC)
         wait_for(lambda: len(queue) == 2, timeout=WAIT, message="the canary's wake-up queued")
-        gate.set()
-        assert done.wait(WAIT)
-    assert order == ["blocker", "canary", "change"]
+
+    assert processed_while_busy("blocker", change_then_wake_a_canary, 3) == ["blocker", "canary", "change"]
 
 
 def test_a_delayed_key_waits_for_one_wake_up_the_earliest() -> None:
