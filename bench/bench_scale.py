@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from bench import growth  # noqa: E402
-from bench.fleet import Fleet, metadata_list  # noqa: E402
+from bench.fleet import Fleet, metadata_list, wait_until  # noqa: E402
 from bench.peers import argo, argo_fleet  # noqa: E402
 
 from e2e.harness.operator import OperatorProcess  # noqa: E402
@@ -75,18 +75,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 2.0) -> Any:
-    """Poll ``check`` (the bench's own reads, outside the operator's flow) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def ensure_cluster() -> LocalCluster:
@@ -222,23 +210,10 @@ class ModelDeployments(Fleet):
     def document(self, name: str) -> dict[str, Any]:
         return served_model(name, "v1", model="scale")
 
-    def change(self, item: tuple[str, str], version: str) -> float:
-        """Seconds from the patch being accepted to a Deployment of the new revision existing."""
+    def workloads_of(self, item: tuple[str, str]) -> set[str]:
         namespace, name = item
-        apps = client.AppsV1Api(self.api)
-        before = {
-            d.metadata.name
-            for d in apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
-        }
-        self.patch(item, {"spec": {"model": {"version": version}}})
-        accepted = time.monotonic()
-        while True:
-            found = apps.list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}").items
-            if {d.metadata.name for d in found} - before:
-                return time.monotonic() - accepted
-            if time.monotonic() - accepted > 120:
-                return float("inf")
-            time.sleep(0.02)
+        found = client.AppsV1Api(self.api).list_namespaced_deployment(namespace, label_selector=f"{OWNER_LABEL}={name}")
+        return {d.metadata.name for d in found.items}
 
     def canary_replicas(self, item: tuple[str, str], revision: str) -> int:
         namespace, name = item
@@ -352,8 +327,11 @@ def main() -> int:
             port = free_port()
             with contextlib.ExitStack() as stack:
                 if args.peer:
-                    controller = argo_dir / "bin" / "rollouts-controller"
-                    pid = stack.enter_context(argo_fleet.running_argo(controller, kubeconfig, port, free_port())).pid
+                    binary = argo_dir / "bin" / "rollouts-controller"
+                    argo_controller = argo.ArgoController(binary, kubeconfig, None, port, free_port())
+                    process = stack.enter_context(argo_controller).process
+                    assert process is not None
+                    pid = process.pid
                 else:
                     operator = stack.enter_context(running_operator(kubeconfig, args.operator_path, port))
                     assert operator.process is not None

@@ -58,25 +58,29 @@ def documents(path: Path, **placeholders: str) -> list[dict[str, Any]]:
 
 
 class ArgoController:
-    """``rollouts-controller`` against the local cluster, watching one namespace only.
+    """``rollouts-controller`` against the local cluster, watching one namespace, or all when it is None.
 
     ``--namespaced`` takes the namespace from the kubeconfig's context, so the controller gets a
-    copy of the admin kubeconfig with that namespace set; leader election is off; metrics and
-    healthz listen on free loopback ports (the build binds them to 127.0.0.1).
+    copy of the kubeconfig with that namespace set; leader election is off; metrics and healthz
+    listen on free loopback ports (the build binds them to 127.0.0.1).
     """
 
-    def __init__(self, binary: Path, kubeconfig: Path, namespace: str, metrics_port: int, healthz_port: int) -> None:
+    def __init__(
+        self, binary: Path, kubeconfig: Path, namespace: str | None, metrics_port: int, healthz_port: int
+    ) -> None:
         self.binary = binary
         self.namespace = namespace
         self.metrics_port = metrics_port
         self.healthz_port = healthz_port
         self._workdir = Path(tempfile.mkdtemp(prefix="argo-rollouts-"))
-        config = json.loads(kubeconfig.read_text())
-        for context in config["contexts"]:
-            context["context"]["namespace"] = namespace
-        self.kubeconfig = self._workdir / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps(config))
-        self.kubeconfig.chmod(0o600)
+        self.kubeconfig = kubeconfig
+        if namespace is not None:
+            config = yaml.safe_load(kubeconfig.read_text())
+            for context in config["contexts"]:
+                context["context"]["namespace"] = namespace
+            self.kubeconfig = self._workdir / "kubeconfig"
+            self.kubeconfig.write_text(json.dumps(config))
+            self.kubeconfig.chmod(0o600)
         self.log_path = self._workdir / "controller.log"
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -84,9 +88,9 @@ class ArgoController:
     def __enter__(self) -> ArgoController:
         self._log = self.log_path.open("ab")
         argv = [
-            str(self.binary), f"--kubeconfig={self.kubeconfig}", "--namespaced", "--leader-elect=false",
+            str(self.binary), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
             f"--metricsPort={self.metrics_port}", f"--healthzPort={self.healthz_port}", "--loglevel=info",
-        ]  # fmt: skip
+        ] + (["--namespaced"] if self.namespace is not None else [])  # fmt: skip
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             self._wait_healthy(60.0)

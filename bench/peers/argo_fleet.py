@@ -6,21 +6,16 @@ with a 30 s pause after each but the last, no analysis. A spec change makes a ne
 canary), which is what the bench times; ``abort`` is ``kubectl argo rollouts abort``
 (``status.abort``), and a canary is rolled back when its ReplicaSet is at 0 replicas.
 
-Argo Rollouts v1.10.2's controller runs cluster-wide (one watch per kind, as ours) from the build
-``bench/peers/argo.py`` makes, with its own ServiceAccount token, so the API server counts its
-requests in its own flow (:data:`FLOW_SCHEMA`) exactly as it counts ours.
+Argo Rollouts v1.10.2's controller (``bench/peers/argo.py``'s ``ArgoController`` with no namespace)
+runs cluster-wide, one watch per kind as ours, with its own ServiceAccount token, so the API server
+counts its requests in its own flow (:data:`FLOW_SCHEMA`) exactly as it counts ours.
 """
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from bench.fleet import Fleet, metadata_list
+from bench.fleet import Fleet, metadata_list, wait_until
 from kubernetes import client
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "rollouts"
@@ -104,30 +99,18 @@ class ArgoFleet(Fleet):
     def document(self, name: str) -> dict[str, Any]:
         return rollout(name, "v1")
 
-    def change(self, item: tuple[str, str], version: str) -> float:
-        """Seconds from the patch being accepted to a ReplicaSet of the new revision existing."""
-        namespace, name = item
-        before = self._replica_sets(namespace, name)
-        self.patch(item, _version_patch(version))
-        accepted = time.monotonic()
-        while not self._replica_sets(namespace, name) - before:
-            if time.monotonic() - accepted > 120:
-                return float("inf")
-            time.sleep(0.02)
-        return time.monotonic() - accepted
-
     def version_patch(self, version: str) -> dict[str, Any]:
         return _version_patch(version)
 
     def start_canary(self, item: tuple[str, str], version: str) -> str:
-        before = self._replica_sets(*item)
+        before = self.workloads_of(item)
         self.patch(item, _version_patch(version))
 
         def canary_in_traffic() -> str | None:
-            new = self._replica_sets(*item) - before
+            new = self.workloads_of(item) - before
             return next(iter(new)) if new and int(self.status(item).get("currentStepIndex") or 0) >= 1 else None
 
-        return str(_wait(canary_in_traffic, 300))
+        return str(wait_until("the victim's canary in traffic", canary_in_traffic, 300, every=0.2))
 
     def abort(self, item: tuple[str, str]) -> None:
         """``kubectl argo rollouts abort``."""
@@ -147,39 +130,7 @@ class ArgoFleet(Fleet):
             per_owner[key] = per_owner.get(key, 0) + 1
         return per_owner
 
-    def _replica_sets(self, namespace: str, name: str) -> set[str]:
+    def workloads_of(self, item: tuple[str, str]) -> set[str]:
+        namespace, name = item
         found = client.AppsV1Api(self.api).list_namespaced_replica_set(namespace, label_selector=f"app={name}")
         return {rs.metadata.name for rs in found.items}
-
-
-def _wait(check: Any, timeout: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise TimeoutError(f"{getattr(check, '__name__', 'condition')} not met in {timeout:.0f} s")
-
-
-@contextlib.contextmanager
-def running_argo(
-    binary: Path, kubeconfig: Path, metrics_port: int, healthz_port: int
-) -> Iterator[subprocess.Popen[bytes]]:
-    """rollouts-controller cluster-wide (one watch per kind), no leader election, its log next to the kubeconfig."""
-    log = (kubeconfig.parent / "argo-rollouts.log").open("ab")
-    argv = [
-        str(binary), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-        f"--metricsPort={metrics_port}", f"--healthzPort={healthz_port}", "--loglevel=warning",
-    ]  # fmt: skip
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
