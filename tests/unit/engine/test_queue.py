@@ -75,56 +75,6 @@ def test_a_key_added_while_it_is_processed_is_processed_again_after_never_at_the
     assert calls == [1, 1], "processed twice, never by two workers at once"
 
 
-def processed_after_a_blocker(add: Callable[[WorkQueue], None], count: int) -> list[Hashable]:
-    """The order in which one worker processes what ``add`` queues while a first key holds it."""
-    gate, done = threading.Event(), threading.Event()
-    order: list[Hashable] = []
-
-    def process(key: Hashable) -> None:
-        if key == "blocker":
-            gate.wait(WAIT)
-            return
-        order.append(key)
-        if len(order) == count:
-            done.set()
-
-    with running(process) as queue:
-        queue.add("blocker")
-        add(queue)
-        gate.set()
-        assert done.wait(WAIT)
-    return order
-
-
-def test_a_rollback_goes_first_then_canaries_in_traffic_then_the_rest() -> None:
-    def burst_then_rollback(queue: WorkQueue) -> None:
-        for key in ("change-1", "change-2"):
-            queue.add(key)
-        queue.add("canary-1", priority=Priority.IN_TRAFFIC)
-        queue.add("change-3")
-        queue.add("canary-2", priority=Priority.IN_TRAFFIC)
-        queue.add("rollback", priority=Priority.ROLLBACK)
-
-    assert processed_after_a_blocker(burst_then_rollback, 6) == [
-        "rollback",
-        "canary-1",
-        "canary-2",
-        "change-1",
-        "change-2",
-        "change-3",
-    ]
-
-
-def test_a_queued_key_asked_for_sooner_moves_ahead_and_never_back() -> None:
-    def queue_then_hurry(queue: WorkQueue) -> None:
-        queue.add("a", priority=Priority.IN_TRAFFIC)
-        queue.add("b")
-        queue.add("b", priority=Priority.ROLLBACK)
-        queue.add("b")  # a later, ordinary event does not undo the rollback's place
-
-    assert processed_after_a_blocker(queue_then_hurry, 2) == ["b", "a"]
-
-
 def processed_while_busy(first: Hashable, meanwhile: Callable[[WorkQueue], None], count: int) -> list[Hashable]:
     """The order one worker processes keys in, when ``meanwhile`` adds keys while ``first`` is being processed."""
     started, gate, done = threading.Event(), threading.Event(), threading.Event()
@@ -145,6 +95,35 @@ def processed_while_busy(first: Hashable, meanwhile: Callable[[WorkQueue], None]
         gate.set()
         assert done.wait(WAIT)
     return order
+
+
+def test_a_rollback_goes_first_then_canaries_in_traffic_then_the_rest() -> None:
+    def burst_then_rollback(queue: WorkQueue) -> None:
+        for key in ("change-1", "change-2"):
+            queue.add(key)
+        queue.add("canary-1", priority=Priority.IN_TRAFFIC)
+        queue.add("change-3")
+        queue.add("canary-2", priority=Priority.IN_TRAFFIC)
+        queue.add("rollback", priority=Priority.ROLLBACK)
+
+    assert processed_while_busy("blocker", burst_then_rollback, 7)[1:] == [
+        "rollback",
+        "canary-1",
+        "canary-2",
+        "change-1",
+        "change-2",
+        "change-3",
+    ]
+
+
+def test_a_queued_key_asked_for_sooner_moves_ahead_and_never_back() -> None:
+    def queue_then_hurry(queue: WorkQueue) -> None:
+        queue.add("a", priority=Priority.IN_TRAFFIC)
+        queue.add("b")
+        queue.add("b", priority=Priority.ROLLBACK)
+        queue.add("b")  # a later, ordinary event does not undo the rollback's place
+
+    assert processed_while_busy("blocker", queue_then_hurry, 3)[1:] == ["b", "a"]
 
 
 def test_a_key_changed_while_processed_keeps_the_priority_it_was_asked_for() -> None:
