@@ -127,9 +127,10 @@ class ModelRequestHandler(BaseHTTPRequestHandler):
             code, payload = self._answer_predict(document)
         except BadRequestError as error:
             code, payload = 400, {"error": str(error)}
-        self._send_json(code, payload)
+        # Counted before the answer is written: a client that has its answer must find it in /metrics.
         self.state.metrics.requests.labels(code=str(code)).inc()
         self.state.metrics.duration.observe(time.perf_counter() - started)
+        self._send_json(code, payload)
 
     def _answer_predict(self, document: Any) -> tuple[int, dict[str, Any]]:
         faults = self.state.faults
