@@ -165,13 +165,14 @@ def dispatched_by_flow(local: LocalCluster) -> dict[str, float]:
 
 
 def requests_by_call(local: LocalCluster) -> dict[tuple[str, str], float]:
-    """``apiserver_request_total`` by (verb, resource), every client: what the requests at rest were."""
+    """``apiserver_request_total`` by (verb, resource), every client: what the requests were."""
     counts: dict[tuple[str, str], float] = {}
     for line in local.kubectl("get", "--raw", "/metrics").splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
         labels = dict(part.split("=", 1) for part in line[line.index("{") + 1 : line.rindex("}")].split(","))
-        key = (labels.get("verb", "").strip('"'), labels.get("resource", "").strip('"'))
+        resource, subresource = labels.get("resource", "").strip('"'), labels.get("subresource", "").strip('"')
+        key = (labels.get("verb", "").strip('"'), f"{resource}/{subresource}" if subresource else resource)
         counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return counts
 
@@ -371,11 +372,13 @@ def main() -> int:
                     unused = [item for item in fleet.names if item not in used]
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
-                    before_burst = dispatched_by_flow(local)
+                    before_burst, calls = dispatched_by_flow(local), requests_by_call(local)
                     rolled_back, created = fleet.burst(burst, victim)
-                    during = dispatched_by_flow(local)
+                    during, after = dispatched_by_flow(local), requests_by_call(local)
                     by_flow = sorted(((during[f] - before_burst.get(f, 0.0), f) for f in during), reverse=True)[:6]
                     log("during the burst, requests by flow schema: " + ", ".join(f"{f}: {n:.0f}" for n, f in by_flow))
+                    busiest = sorted(((after[k] - calls.get(k, 0.0), k) for k in after), reverse=True)[:16]
+                    log("during the burst, all clients: " + ", ".join(f"{v} {r}: {n:.0f}" for n, (v, r) in busiest))
                     bursts.append(
                         f"| {args.label} | {sizes[-1]:,} | {args.burst:,} | {created:.1f} | {rolled_back:.2f} |"
                     )

@@ -107,11 +107,12 @@ class InMemoryResources:
         self.objects[plural, namespace, name] = updated
         return copy.deepcopy(updated)
 
-    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         self._call(f"status {sorted(patch['status'])}")
         stored = self._object(plural, namespace, name)
         stored["status"] = apply_merge_patch(stored.get("status"), patch["status"])
         stored["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(stored)
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         code = self.refuse.get(event["reason"])

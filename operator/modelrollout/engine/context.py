@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from modelrollout.config import Settings
+from modelrollout.engine.freshness import WatchFreshness
 from modelrollout.metrics.source import MetricSource
 
 RETRY_BASE_SECONDS = 1.0
@@ -25,6 +26,8 @@ class _Failure:
 class Context:
     settings: Settings
     metrics: MetricSource
+    freshness: WatchFreshness = field(default_factory=WatchFreshness)
+    """Shared by the kinds: a DriftMonitor's action writes to the ModelDeployment it targets."""
     _last_sync: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _failures: dict[tuple[str, str, str], _Failure] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -56,6 +56,7 @@ class Controller:
         self._forced: set[Key] = set()
         self._lock = threading.Lock()
         self._shards: Membership | None = None
+        self._freshness = reconciler.context.freshness
 
     def seen(self, body: Mapping[str, Any]) -> None:
         """A watch event: keep the body, and reconcile the resource."""
@@ -65,12 +66,15 @@ class Controller:
         kept["metadata"] = {k: v for k, v in meta.items() if k not in DROPPED_METADATA}
         with self._lock:
             self._store[key] = kept
+        # After the store holds it: a worker that finds the copy trusted then reads this one or a newer one.
+        self._freshness.delivered((self.reconciler.kind.plural, *key), str(meta.get("resourceVersion") or ""))
         self.queue.add(key, priority=self.reconciler.kind.priority(kept))
 
     def gone(self, namespace: str, name: str) -> None:
         with self._lock:
             self._store.pop((namespace, name), None)
             self._forced.discard((namespace, name))
+        self._freshness.forget((self.reconciler.kind.plural, namespace, name))
 
     def poke(self, namespace: str, name: str) -> None:
         """Something the resource owns changed: reconcile it in full, quiet or not."""
@@ -93,6 +97,7 @@ class Controller:
 
     def _catch_up(self, gained: Callable[[str], bool]) -> None:
         """Shards were gained: reconcile their stored resources, as at start-up (another replica had them)."""
+        self._freshness.doubt(gained)
         with self._lock:
             keys = [(key, self.reconciler.kind.priority(body)) for key, body in self._store.items() if gained(key[0])]
         for key, priority in keys:
@@ -101,6 +106,7 @@ class Controller:
     def _process(self, key: Any) -> None:
         if self._shards is not None and not self._shards.holds(key[0]):
             return  # another replica's shard: kept in the store, caught up on if this replica gains it
+        fresh = self._freshness.trusted((self.reconciler.kind.plural, *key))  # before the store is read
         with self._lock:
             body = self._store.get(key)
             force = key in self._forced
@@ -109,7 +115,7 @@ class Controller:
             return
         status = None
         try:
-            status = self.reconciler.tick(body, force=force)
+            status = self.reconciler.tick(body, force=force, fresh=fresh)
         finally:
             self._wake_later(key, status)
 

@@ -5,9 +5,9 @@ A tick of a resource goes:
 1. **quiet check** on the cached body: a resource with nothing due (same
    generation, no action, no outbox, no resync due, and nothing due in its
    own life cycle, as the kind says) costs nothing, not even a read;
-2. **fresh read** (one GET): kopf's cached body lags our own status writes by
-   a watch event, and deciding from a stale status would replay the last
-   transition;
+2. **fresh read** (one GET) unless the watch's copy is known to hold our own
+   last write (:mod:`modelrollout.engine.freshness`): deciding from a status that
+   lacks it would replay the last transition;
 3. **Events first**: what the outbox still holds from before a crash;
 4. **parse** the spec; one the schema let through but the rules reject is
    reported once as the ``InvalidSpec`` condition with a Warning Event, and
@@ -25,6 +25,7 @@ is quiet, and what it observes and how it acts.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -43,6 +44,7 @@ from modelrollout.api.status import ResourceStatus
 from modelrollout.core.actions import ACTION_ANNOTATION
 from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
+from modelrollout.engine.freshness import ReportingWrites
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.resources import ApiResources, Resources
 from modelrollout.engine.writing import MESSAGE_LIMIT, post_outbox, record
@@ -166,19 +168,22 @@ class Reconciler(Generic[SpecT, StatusT]):
         self._api = api
         self._resources = resources
 
-    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False) -> StatusT | None:
+    def tick(
+        self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False, fresh: bool = False
+    ) -> StatusT | None:
         """One reconciliation of ``body`` (the watch's copy); never raises. Returns the status recorded,
         or None when the resource was quiet or the tick failed. ``force`` skips the quiet check (an
-        object it owns changed)."""
+        object it owns changed); ``fresh`` says ``body`` holds our own last write, so it is not read again."""
         api = self._api()
-        tick = Tick(self.context, api, self._resources(api), dict(body), now or datetime.now(UTC))
+        resources = ReportingWrites(self._resources(api), self.context.freshness)
+        tick = Tick(self.context, api, resources, dict(body), now or datetime.now(UTC))
         key = (self.kind.name, tick.namespace, tick.name)
         if self.context.backing_off(*key, tick.generation):
             return None
         try:
             if not force and self._quiet(tick):
                 return None
-            status = self._run(tick)
+            status = self._run(tick, fresh=fresh)
         except Exception as error:  # the point: no error escapes a tick
             delay = self.context.failed(*key, tick.generation)
             reason, message = describe(error)
@@ -222,10 +227,13 @@ class Reconciler(Generic[SpecT, StatusT]):
             return settings.tick_seconds
         return settings.resync_seconds if self.kind.resyncs(spec) else None
 
-    def _run(self, tick: Tick) -> StatusT:
+    def _run(self, tick: Tick, *, fresh: bool) -> StatusT:
         started = time.monotonic()
         kind = self.kind
-        tick.body = tick.resources.get(kind.plural, tick.namespace, tick.name)
+        if fresh:  # a copy: the tick must not change the store's
+            tick.body = copy.deepcopy(tick.body)
+        else:
+            tick.body = tick.resources.get(kind.plural, tick.namespace, tick.name)
         status = post_outbox(
             tick.resources, kind.plural, tick.body, parse_status(kind.status_model, tick.body.get("status"))
         )

@@ -44,8 +44,8 @@ class Resources(Protocol):
         """Patch a custom resource's spec or metadata (not its status); returns the patched object."""
         ...
 
-    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource (``patch`` is ``{"status": {...}}``)."""
+    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the status subresource (``patch`` is ``{"status": {...}}``); returns the patched object."""
         ...
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
@@ -80,10 +80,11 @@ class ApiResources:
         )
         return patched
 
-    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        self._objects.patch_namespaced_custom_object_status(
+    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        patched: dict[str, Any] = self._objects.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, plural, name, dict(patch), _content_type=_CONTENT_TYPES["merge"]
         )
+        return patched
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         self._core.create_namespaced_event(namespace, dict(event))

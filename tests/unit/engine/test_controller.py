@@ -40,6 +40,8 @@ class Stub:
 
     is_active: bool = False
     watched: bool = True
+    writes: bool = False
+    """Each tick writes the resource's status, as a tick that records a transition does."""
     ran: list[str] = dataclasses.field(default_factory=list)
     done: threading.Semaphore = dataclasses.field(default_factory=lambda: threading.Semaphore(0))
     name = "stub"
@@ -66,6 +68,8 @@ class Stub:
     def reconcile(self, tick: Tick, spec: StubSpec, status: ResourceStatus) -> ResourceStatus:
         del spec
         self.ran.append(tick.name)
+        if self.writes:
+            tick.resources.patch_status(PLURAL, tick.namespace, tick.name, {"status": {"observedGeneration": 1}})
         return status
 
 
@@ -76,11 +80,13 @@ class CountingReconciler(Reconciler[StubSpec, ResourceStatus]):
     broken: bool = False
     """Raise out of the tick, as a bug past the loop's own guard would."""
 
-    def tick(self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False) -> Any:
+    def tick(
+        self, body: Mapping[str, Any], *, now: datetime | None = None, force: bool = False, fresh: bool = False
+    ) -> Any:
         try:
             if self.broken:
                 raise RuntimeError("a bug")
-            return super().tick(body, now=now, force=force)
+            return super().tick(body, now=now, force=force, fresh=fresh)
         finally:
             self.ticks.release()
 
@@ -175,3 +181,25 @@ def test_the_store_drops_managed_fields(world: Any) -> None:
     controller.seen(body)
     assert reconciler.ticks.acquire(timeout=WAIT)
     assert "managedFields" not in controller._store["ns", "a"]["metadata"]
+
+
+def test_a_tick_reads_afresh_until_the_watch_has_delivered_our_own_last_write(world: Any) -> None:
+    server, kind, controller, reconciler = world
+    kind.writes = True
+    controller.seen(resource(server, "a"))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert server.journal == ["get stubs/a", "status ['observedGeneration']"], "nothing written yet: read"
+
+    controller.poke("ns", "a")
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert server.journal[2:] == ["get stubs/a", "status ['observedGeneration']"], "our write not delivered: read"
+
+    controller.seen(server.stored(PLURAL, "ns", "a"))  # the watch delivers it; at rest, so quiet
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    controller.poke("ns", "a")
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert server.journal[4:] == ["status ['observedGeneration']"], "the watch's copy holds our write: not read"
+
+    controller.poke("ns", "a")
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    assert server.journal[5:] == ["get stubs/a", "status ['observedGeneration']"], "a newer write not delivered"

@@ -22,6 +22,7 @@ from kubernetes import client
 from modelrollout.config import Settings
 from modelrollout.engine import sharding
 from modelrollout.engine.controller import Controller
+from modelrollout.engine.freshness import WatchFreshness
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.sharding import LEASE_SECONDS, RENEW_SECONDS, Member, Membership, assign, plan, shard_of
 
@@ -385,8 +386,9 @@ def test_a_controller_reconciles_only_its_shards_and_catches_up_on_one_gained() 
     settled(fleet)
     ticked: list[str] = []
     reconciler = SimpleNamespace(
-        kind=SimpleNamespace(name="stub", priority=lambda body: Priority.NORMAL),
-        tick=lambda body, force: ticked.append(body["metadata"]["namespace"]),
+        kind=SimpleNamespace(name="stub", plural="stubs", priority=lambda body: Priority.NORMAL),
+        context=SimpleNamespace(freshness=WatchFreshness()),
+        tick=lambda body, force, fresh: ticked.append(body["metadata"]["namespace"]),
         wake_in=lambda body, status: None,
     )
     controller = Controller(reconciler, workers=1)  # type: ignore[arg-type]
