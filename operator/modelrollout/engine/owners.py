@@ -10,18 +10,24 @@ thousand-object fleet several minutes of API requests after it came to rest.
 So each kind of owned object has a **fingerprint**: the few fields a decision reads
 (``kube/owned.py``, ``kube/converge.py``). An event pokes the owner only when the object
 appears, disappears, or its fingerprint changes; the last fingerprint of each object is kept,
-a few dozen bytes each.
+a few dozen bytes each. The version each of the operator's own creates and patches produced is
+noted from the API server's answer (:func:`modelrollout.kube.client.on_write`), so the event
+that echoes it is not news either: the tick that wrote it decided knowing what it wrote, and a
+rollout in progress still looks again after ``tick_seconds``. Before this, each new canary was
+reconciled once more in full for the echoes of the revision, Deployment and Service it had just
+written.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import kopf
 
 from modelrollout.engine.controller import Controller
+from modelrollout.kube.client import on_write
 
 Fingerprint = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
@@ -51,47 +57,73 @@ def job(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return (status.get("active"), status.get("ready"), status.get("succeeded"), status.get("failed"), finished)
 
 
-OWNED: tuple[tuple[str, str, Fingerprint], ...] = (
-    ("apps/v1", "deployments", deployment),
-    ("v1", "services", service),
-    ("apps/v1", "controllerrevisions", controller_revision),
-    ("batch/v1", "jobs", job),
+class OwnedKind(NamedTuple):
+    kind: str
+    api_version: str
+    plural: str
+    fingerprint: Fingerprint
+
+
+OWNED = (
+    OwnedKind("Deployment", "apps/v1", "deployments", deployment),
+    OwnedKind("Service", "v1", "services", service),
+    OwnedKind("ControllerRevision", "apps/v1", "controllerrevisions", controller_revision),
+    OwnedKind("Job", "batch/v1", "jobs", job),
 )
 """What a ModelDeployment owns, labelled with its name, and what of each its decisions read."""
+_BY_KIND = {owned.kind: owned for owned in OWNED}
 
 
 class Fingerprints:
-    """The last fingerprint of each owned object, to tell a change that matters from an echo."""
+    """The last fingerprint of each owned object, to tell a change that matters from an echo; and the
+    version each of our own writes produced, whose event is no news whatever its fingerprint."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        self._ours: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
-    def changed(self, key: tuple[str, str, str], print_: tuple[Any, ...] | None) -> bool:
-        """Record ``print_`` (None: the object is gone); True when it differs from the last one."""
+    def changed(self, key: tuple[str, str, str], print_: tuple[Any, ...] | None, version: str = "") -> bool:
+        """Record ``print_`` of ``version`` (None: the object is gone); True when it is news: a version we
+        did not write whose fingerprint differs from the last one."""
         with self._lock:
             if print_ is None:
+                self._ours.pop(key, None)
                 return self._last.pop(key, None) is not None
             before = self._last.get(key)
             self._last[key] = print_
+            if version and self._ours.get(key) == version:
+                del self._ours[key]
+                return False
             return before != print_
+
+    def wrote(self, key: tuple[str, str, str], version: str) -> None:
+        """We wrote ``version`` of the object: its event is an echo. Versions are compared for equality only,
+        so a later change by someone else is news however its fingerprint compares."""
+        with self._lock:
+            self._ours[key] = version
+
+
+def own_write(fingerprints: Fingerprints, owner_label: str, written: Mapping[str, Any]) -> None:
+    """Note the version of an owned object the operator wrote, as the API server answered, so its echo is no news."""
+    owned = _BY_KIND.get(str(written.get("kind")))
+    meta = written.get("metadata") or {}
+    if owned is None or owner_label not in (meta.get("labels") or {}) or not meta.get("resourceVersion"):
+        return
+    fingerprints.wrote((owned.plural, str(meta.get("namespace")), str(meta.get("name"))), str(meta["resourceVersion"]))
 
 
 def watch_owned(controller: Controller, owner_label: str) -> None:
     """Poke the owner when an object it owns appears, goes, or changes in a way its decisions read."""
     fingerprints = Fingerprints()
-    for api_version, plural, fingerprint in OWNED:
-        _watch(controller, owner_label, fingerprints, (api_version, plural, fingerprint))
+    on_write(lambda written: own_write(fingerprints, owner_label, written))
+    for owned in OWNED:
+        _watch(controller, owner_label, fingerprints, owned)
 
 
-def _watch(
-    controller: Controller,
-    owner_label: str,
-    fingerprints: Fingerprints,
-    owned: tuple[str, str, Fingerprint],
-) -> None:
-    api_version, plural, fingerprint = owned
-    group, _, version = api_version.rpartition("/")
+def _watch(controller: Controller, owner_label: str, fingerprints: Fingerprints, owned: OwnedKind) -> None:
+    plural, fingerprint = owned.plural, owned.fingerprint
+    group, _, version = owned.api_version.rpartition("/")
 
     @kopf.on.event(group=group, version=version, plural=plural, labels={owner_label: kopf.PRESENT})
     def owned_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
@@ -99,5 +131,6 @@ def _watch(
         namespace = body.metadata.namespace or ""
         gone = event.get("type") == "DELETED"
         key = (plural, namespace, body.metadata.name or "")
-        if owner and fingerprints.changed(key, None if gone else fingerprint(body)):
+        version = str(body.metadata.get("resourceVersion") or "")
+        if owner and fingerprints.changed(key, None if gone else fingerprint(body), version):
             controller.poke(namespace, owner)

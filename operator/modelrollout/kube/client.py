@@ -10,16 +10,22 @@ API server sees, not only the controllers' share of it.
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import types
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import kopf
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.config.config_exception import ConfigException
 
 from modelrollout import telemetry
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "modelrollout-operator"
 """Names the operator in the API server's logs, audit events and priority-and-fairness matching."""
@@ -34,6 +40,19 @@ reads and writes that a healthy API server answers in well under a second (it gi
 itself after 60 s); a watch would need its own, longer bound, and the operator's watches are kopf's."""
 WATCH = "WATCH"
 """The verb label of a watch request (a GET with ``watch=true``): one long-lived request, not one per event."""
+WRITES = ("POST", "PUT", "PATCH")
+
+WriteListener = Callable[[dict[str, Any]], None]
+_write_listeners: list[WriteListener] = []
+
+
+def on_write(listener: WriteListener) -> None:
+    """Tell ``listener`` every object the operator's client creates, replaces or patches, as the API server
+    answered it (process-wide, like the client).
+
+    The watches of what the operator owns use it to know an echo of our own write when its event comes.
+    """
+    _write_listeners.append(listener)
 
 
 class CountingApiClient(client.ApiClient):  # type: ignore[misc]
@@ -48,13 +67,30 @@ class CountingApiClient(client.ApiClient):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         send = self.rest_client.request
 
-        def counted(method: str, url: str, *rest: Any, **options: Any) -> Any:
+        def counted(method: str, url: str, *args: Any, **options: Any) -> Any:
             count_request("kubernetes", method, url)
             if options.get("_request_timeout") is None:
                 options["_request_timeout"] = REQUEST_TIMEOUT
-            return send(method, url, *rest, **options)
+            response = send(method, url, *args, **options)
+            if _write_listeners and method.upper() in WRITES and isinstance(response, rest.RESTResponse):
+                _tell_written(response)
+            return response
 
         self.rest_client.request = counted
+
+
+def _tell_written(response: rest.RESTResponse) -> None:
+    try:
+        written = json.loads(response.read())
+    except ValueError:
+        return
+    if not isinstance(written, dict) or "metadata" not in written:
+        return
+    for listener in _write_listeners:
+        try:
+            listener(written)
+        except Exception:  # a listener's bug must not fail the write it is told of
+            logger.exception("a write listener failed on %s", written.get("kind"))
 
 
 def count_request(client_name: str, method: str, url: str) -> None:

@@ -44,3 +44,30 @@ def test_a_service_pokes_its_owner_when_its_selector_changes() -> None:
     assert seen.changed(key, owners.service(stable))
     assert not seen.changed(key, owners.service({**stable, "metadata": {"resourceVersion": "9"}}))
     assert seen.changed(key, owners.service({"spec": {"selector": {"revision": "b"}, "ports": [{"port": 80}]}}))
+
+
+def test_the_echo_of_our_own_write_is_no_news_and_the_next_change_by_someone_else_is() -> None:
+    seen = Fingerprints()
+    key = ("deployments", "ns", "m-abc")
+    labels = {"modelrollout.dev/model-deployment": "m"}
+    created = {"kind": "Deployment", "metadata": {"namespace": "ns", "name": "m-abc", "resourceVersion": "7"}}
+    owners.own_write(seen, "modelrollout.dev/model-deployment", {**created, "metadata": {**created["metadata"]}})
+    assert seen.changed(key, owners.deployment(deployment(1, None)), "7"), "unlabelled: not one of ours, so news"
+
+    created["metadata"]["labels"] = labels
+    owners.own_write(seen, "modelrollout.dev/model-deployment", {**created, **deployment(2, None)})
+    assert not seen.changed(key, owners.deployment(deployment(2, None)), "7"), "the echo of our scaling"
+    assert seen.changed(key, owners.deployment(deployment(2, 2)), "8"), "ready: someone else's change"
+    assert not seen.changed(key, owners.deployment(deployment(2, 2)), "9"), "bookkeeping"
+
+
+def test_an_echo_that_comes_before_the_answer_is_news_once_and_a_missed_one_hides_nothing() -> None:
+    seen = Fingerprints()
+    key = ("services", "ns", "m-canary")
+    selector = {"spec": {"selector": {"revision": "a"}, "ports": [{"port": 80}]}}
+    assert seen.changed(key, owners.service(selector), "4"), "the event came first: a poke, as before"
+    seen.wrote(key, "4")
+    moved = {"spec": {"selector": {"revision": "b"}, "ports": [{"port": 80}]}}
+    assert seen.changed(key, owners.service(moved), "5"), "a version we did not write"
+    seen.wrote(key, "6")
+    assert seen.changed(key, owners.service(selector), "7"), "ours (6) merged away by the watch: 7 is news"
