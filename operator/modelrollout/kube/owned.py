@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,22 +50,24 @@ class Owned:
         return int((found.get("status") or {}).get("availableReplicas") or 0) > 0
 
 
-def _items(result: Any) -> dict[str, Obj]:
-    serialize = client.ApiClient().sanitize_for_serialization
-    return {item["metadata"]["name"]: item for item in (serialize(i) for i in result.items)}
+def _items(response: Any) -> dict[str, Obj]:
+    """A list's items by name, read as JSON: the client's typed models, turned back into dicts, cost
+    the operator about fifteen times the CPU for the same objects."""
+    listed = json.loads(response.data)
+    return {item["metadata"]["name"]: item for item in listed.get("items") or []}
 
 
 def read_owned(api: client.ApiClient, namespace: str, name: str, *, with_jobs: bool) -> Owned:
-    selector = naming.owned_selector(name)
+    listing = {"label_selector": naming.owned_selector(name), "_preload_content": False}
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
     jobs: dict[str, Obj] = {}
     if with_jobs:
-        jobs = _items(client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=selector))
+        jobs = _items(client.BatchV1Api(api).list_namespaced_job(namespace, **listing))
     return Owned(
-        revisions=_items(apps.list_namespaced_controller_revision(namespace, label_selector=selector)),
-        deployments=_items(apps.list_namespaced_deployment(namespace, label_selector=selector)),
-        services=_items(core.list_namespaced_service(namespace, label_selector=selector)),
+        revisions=_items(apps.list_namespaced_controller_revision(namespace, **listing)),
+        deployments=_items(apps.list_namespaced_deployment(namespace, **listing)),
+        services=_items(core.list_namespaced_service(namespace, **listing)),
         jobs=jobs,
     )
 
