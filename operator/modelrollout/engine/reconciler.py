@@ -4,7 +4,8 @@ A tick of a resource goes:
 
 1. **quiet check** on the cached body: a resource with nothing due (same
    generation, no action, no outbox, no resync due, and nothing due in its
-   own life cycle, as the kind says) costs nothing, not even a read;
+   own life cycle, as the kind says) costs nothing, not even a read; an
+   active one waiting for a watch event is re-verified every resync period;
 2. **fresh read** (one GET) unless the watch's copy is known to hold our own
    last write (:mod:`modelrollout.engine.freshness`): deciding from a status that
    lacks it would replay the last transition;
@@ -206,7 +207,9 @@ class Reconciler(Generic[SpecT, StatusT]):
             return False
         spec = dict(tick.body.get("spec") or {})
         every = self.context.settings.resync_seconds
-        if self.kind.resyncs(spec) and self.context.due(self.kind.name, tick.namespace, tick.name, every):
+        # An active resource with nothing due waits for a watch event; it is re-verified as one at rest is.
+        verified = self.kind.resyncs(spec) or self.kind.active(spec, cached)
+        if verified and self.context.due(self.kind.name, tick.namespace, tick.name, every):
             return False
         return self.kind.at_rest(spec, cached, tick.now)
 

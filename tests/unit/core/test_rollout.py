@@ -249,6 +249,26 @@ def test_the_router_gets_no_canary_weight_until_the_canary_is_ready(overrides: d
     assert world.status.step_started_at is not None
 
 
+@pytest.mark.parametrize("overrides", [{}, {"smokeTest": SMOKE}], ids=["without-smoke-tests", "after-smoke-tests"])
+def test_a_canary_waiting_for_ready_pods_needs_no_work_until_its_deployment_changes(overrides: dict[str, Any]) -> None:
+    """No clock runs while a canary waits for its pods: the watch of its Deployment tells when they are ready."""
+    world = deployed()
+    world.change(make_spec("2", **overrides))
+    world.canary_ready = False
+    if overrides:
+        world.smoke = lambda attempt: SmokeObservation("Running")
+        world.run(3, seconds=5)
+        assert work_due(world.spec, world.status, world.now), "smoke tests: a refused pod is no watch event"
+        world.smoke = lambda attempt: SmokeObservation("Passed")
+    world.run(3, seconds=5)
+    assert "ready replicas" in world.status.message
+    assert not work_due(world.spec, world.status, world.now + timedelta(hours=1))
+    world.canary_ready = True
+    world.tick()
+    assert world.status.step_started_at is not None
+    assert world.status.current_step_index == 0
+
+
 def test_a_first_revision_is_stable_only_once_its_pods_are_ready() -> None:
     world = World(spec=make_spec("1"), canary_ready=False)
     world.run(10)
