@@ -19,10 +19,7 @@ write is delivered.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from modelrollout.engine.resources import PatchType, Resources
+from collections.abc import Callable
 
 Key = tuple[str, str, str]
 """A resource's plural, namespace and name."""
@@ -73,42 +70,3 @@ class WatchFreshness:
             self._written.pop(key, None)
             self._delivered.pop(key, None)
             self._trusted.discard(key)
-
-
-class ReportingWrites:
-    """:class:`~modelrollout.engine.resources.Resources` that tells ``freshness`` the version each of our
-    writes to a custom resource produced; every call is passed on unchanged."""
-
-    def __init__(self, resources: Resources, freshness: WatchFreshness) -> None:
-        self._resources = resources
-        self._freshness = freshness
-
-    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        return self._resources.get(plural, namespace, name)
-
-    def patch(
-        self, plural: str, namespace: str, name: str, patch: Any, *, patch_type: PatchType = "merge"
-    ) -> dict[str, Any]:
-        patched = self._resources.patch(plural, namespace, name, patch, patch_type=patch_type)
-        self._report(plural, patched)
-        return patched
-
-    def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
-        patched = self._resources.patch_status(plural, namespace, name, patch)
-        self._report(plural, patched)
-        return patched
-
-    def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
-        self._resources.create_event(namespace, event)
-
-    def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
-        return self._resources.config_map_data(namespace, name)
-
-    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
-        return self._resources.secret_data(namespace, name)
-
-    def _report(self, plural: str, patched: Mapping[str, Any]) -> None:
-        meta = patched.get("metadata") or {}
-        version = meta.get("resourceVersion")
-        if version:
-            self._freshness.wrote((plural, str(meta.get("namespace")), str(meta.get("name"))), str(version))

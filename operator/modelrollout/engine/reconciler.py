@@ -45,9 +45,9 @@ from modelrollout.api.status import ResourceStatus
 from modelrollout.core.actions import ACTION_ANNOTATION
 from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
-from modelrollout.engine.freshness import ReportingWrites
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.resources import ApiResources, Resources
+from modelrollout.engine.tickwrites import TickWrites
 from modelrollout.engine.writing import MESSAGE_LIMIT, post_outbox, record
 from modelrollout.kube.client import api_client, is_status
 
@@ -176,8 +176,8 @@ class Reconciler(Generic[SpecT, StatusT]):
         or None when the resource was quiet or the tick failed. ``force`` skips the quiet check (an
         object it owns changed); ``fresh`` says ``body`` holds our own last write, so it is not read again."""
         api = self._api()
-        resources = ReportingWrites(self._resources(api), self.context.freshness)
-        tick = Tick(self.context, api, resources, dict(body), now or datetime.now(UTC))
+        writes = TickWrites(self._resources(api), self.context.freshness)
+        tick = Tick(self.context, api, writes, dict(body), now or datetime.now(UTC))
         key = (self.kind.name, tick.namespace, tick.name)
         if self.context.backing_off(*key, tick.generation):
             return None
@@ -185,6 +185,7 @@ class Reconciler(Generic[SpecT, StatusT]):
             if not force and self._quiet(tick):
                 return None
             status = self._run(tick, fresh=fresh)
+            writes.flush()
         except Exception as error:  # the point: no error escapes a tick
             delay = self.context.failed(*key, tick.generation)
             reason, message = describe(error)
@@ -192,11 +193,11 @@ class Reconciler(Generic[SpecT, StatusT]):
                 logger.exception("%s/%s: reconciliation failed, retrying in %.0fs", tick.namespace, tick.name, delay)
             else:
                 logger.warning("%s/%s: %s (retrying in %.0fs)", tick.namespace, tick.name, message, delay)
-            self._set_reconciled(tick, "False", reason, message)
+            self._set_reconciled(tick, writes, "False", reason, message)
             return None
         # The memory of failures is this process's; after a restart, the status itself tells.
         if self.context.recovered(*key) or _failure_recorded(status):
-            self._set_reconciled(tick, "True", RECONCILED, "")
+            self._set_reconciled(tick, writes, "True", RECONCILED, "")
         return status
 
     def _quiet(self, tick: Tick) -> bool:
@@ -274,11 +275,13 @@ class Reconciler(Generic[SpecT, StatusT]):
         updated = _with_condition(status, tick, INVALID_SPEC, "False", reason="Valid", message="")
         return record(tick.resources, self.kind.plural, tick.body, status, updated, now=tick.now)
 
-    def _set_reconciled(self, tick: Tick, value: ConditionStatus, reason: str, message: str) -> None:
+    def _set_reconciled(
+        self, tick: Tick, writes: TickWrites, value: ConditionStatus, reason: str, message: str
+    ) -> None:
         """Write the Reconciled condition on the freshly read status; a failure to do so is only logged."""
         plural = self.kind.plural
         try:
-            fresh = tick.resources.get(plural, tick.namespace, tick.name)
+            fresh = writes.get(plural, tick.namespace, tick.name)
             status = parse_status(self.kind.status_model, fresh.get("status"))
             existing = find_condition(status.conditions, RECONCILED)
             if existing is None and value == "True":
@@ -291,7 +294,8 @@ class Reconciler(Generic[SpecT, StatusT]):
                 return
             updated = _with_condition(status, tick, RECONCILED, value, reason=reason, message=message)
             told = (Event("Warning", reason, message),) if value == "False" else ()
-            record(tick.resources, plural, fresh, status, updated, events=told, now=tick.now)
+            record(writes, plural, fresh, status, updated, events=told, now=tick.now)
+            writes.flush()
         except Exception as error:  # reporting must not raise either
             if not is_status(error, 404):  # a resource deleted meanwhile has nothing left to report on
                 logger.error("%s/%s: cannot record the outcome: %s", tick.namespace, tick.name, describe(error)[1])

@@ -284,12 +284,11 @@ def test_drift_with_rollback_asks_the_target_to_abort_once_and_tells_the_target(
         "'lastAttemptTime', 'lastEvaluationTime', 'observedGeneration', 'pendingEvents', 'prediction', "
         "'revision', 'state']",
         "event DriftDetected",
-        "status ['pendingEvents']",
         "patch modeldeployments/returns",
-        "status ['action', 'actionTaken', 'eventsRecorded', 'pendingEvents']",
+        "status ['action', 'actionTaken', 'eventsRecorded', 'pendingEvents']",  # DriftDetected's clearing too
         "event RollbackRequested",
-        "status ['pendingEvents']",
         "event DriftDetected",
+        "status ['pendingEvents']",
     ]
     annotations = w.server.stored("modeldeployments", NAMESPACE, TARGET)["metadata"]["annotations"]
     assert annotations == {ACTION_ANNOTATION: "abort", ACTION_ID_ANNOTATION: action_id}
@@ -490,9 +489,8 @@ def test_an_alert_is_recorded_then_posted_inline_and_its_delivery_recorded(monke
 
     assert w.server.journal[len(EVALUATED) + 1 :] == [
         "event DriftDetected",
-        "status ['pendingEvents']",
         "get secrets/drift-webhook",
-        "status ['alert']",
+        "status ['alert', 'pendingEvents']",
     ], "the alert is pending in status before the POST, and its delivery is recorded after"
     ((url, payload),) = posted
     assert url == "https://hooks.example.com/services/T000/B000/XXXX"
@@ -513,7 +511,7 @@ def test_an_alert_that_cannot_be_delivered_backs_off_in_status(monkeypatch: pyte
     w = world(shifted=[SHIFTED], alerting=WEBHOOK)
     w.tick()
 
-    assert w.server.journal[-2:] == ["get secrets/drift-webhook", "status ['alert']"]
+    assert w.server.journal[-2:] == ["get secrets/drift-webhook", "status ['alert', 'pendingEvents']"]
     alert = w.status().alert
     assert alert.pending == "Firing"
     assert alert.failures == 1

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from modelrollout.engine.freshness import ReportingWrites, WatchFreshness
-from tests.support.kubernetes import InMemoryResources
+from modelrollout.engine.freshness import WatchFreshness
 
 A = ("stubs", "ns", "a")
 B = ("stubs", "other", "b")
@@ -54,19 +53,3 @@ def test_a_gained_shard_and_a_deleted_resource_are_read_afresh() -> None:
     assert not freshness.trusted(A), "only a write of ours, delivered, trusts it again"
     freshness.forget(B)
     assert not freshness.trusted(B)
-
-
-def test_writes_report_the_version_the_api_server_answered_with() -> None:
-    server = InMemoryResources()
-    server.add("stubs", {"metadata": {"namespace": "ns", "name": "a"}, "spec": {}})
-    freshness = WatchFreshness()
-    resources = ReportingWrites(server, freshness)
-    written = resources.patch_status("stubs", "ns", "a", {"status": {"observedGeneration": 1}})
-    freshness.delivered(A, written["metadata"]["resourceVersion"])
-    assert freshness.trusted(A)
-    patched = resources.patch("stubs", "ns", "a", {"metadata": {"annotations": {"x": "y"}}})
-    assert not freshness.trusted(A)
-    freshness.delivered(A, patched["metadata"]["resourceVersion"])
-    assert freshness.trusted(A)
-    resources.get("stubs", "ns", "a")
-    assert server.journal == ["status ['observedGeneration']", "patch stubs/a", "get stubs/a"]

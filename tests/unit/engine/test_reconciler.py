@@ -133,8 +133,24 @@ def test_events_waiting_from_before_a_crash_go_out_before_anything_is_decided() 
     kind = Stub(work=observe)
     tick(loop(server, kind), server)
 
-    assert server.journal[:3] == ["get stubs/s", "event Promoted", "status ['pendingEvents']"]
+    assert server.journal == [
+        "get stubs/s",
+        "event Promoted",
+        "status ['eventsRecorded', 'pendingEvents']",  # Promoted's clearing rides on the tick's next write
+        "event Observed",
+        "status ['pendingEvents']",  # the last one, sent as the tick ends
+    ]
     assert server.reasons() == ["Promoted", "Observed"]
+    assert status_of(server).pending_events == []
+
+
+def test_a_tick_that_writes_no_status_after_posting_still_clears_the_outbox() -> None:
+    waiting = enqueue_events(ResourceStatus(observed_generation=1), [Event("Normal", "Promoted", "v2")], NOW)
+    server = world(status=waiting.model_dump(mode="json", by_alias=True, exclude_none=True))
+    tick(loop(server, Stub()), server)
+
+    assert server.journal == ["get stubs/s", "event Promoted", "status ['pendingEvents']"]
+    assert status_of(server).pending_events == []
 
 
 def test_a_resource_at_rest_costs_no_call_until_its_generation_an_action_or_a_resync() -> None:
