@@ -35,6 +35,7 @@ import contextlib
 import functools
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -289,6 +290,24 @@ def running_operator(kubeconfig: Path, operator_path: str | None, metrics_port: 
         process.stop()
 
 
+@contextlib.contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy samples the process meanwhile (50 Hz, without pausing it); its collapsed stacks go to ``output``."""
+    if output is None:
+        yield
+        return
+    beside = Path(sys.executable).with_name("py-spy")  # pip install py-spy: not a dependency of the project
+    spy = str(beside) if beside.exists() else "py-spy"
+    command = [spy, "record", "--pid", str(pid), "--rate", "50", "--nonblocking", "--format", "raw"]
+    recorder = subprocess.Popen([*command, "--output", str(output)], stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+        log(f"py-spy: {output}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000", help="fleet sizes, ascending, comma-separated")
@@ -299,6 +318,9 @@ def main() -> int:
     parser.add_argument("--operator-path", help="a checkout whose operator/ to run instead of this one")
     parser.add_argument("--label", default="this checkout", help="what the table calls the operator")
     parser.add_argument("--peer", choices=["argo"], help="run Argo Rollouts v1.10.2 on a fleet of Rollouts instead")
+    parser.add_argument(
+        "--profile", type=Path, help="record the operator with py-spy during the burst (collapsed stacks to this file)"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     local = ensure_cluster()
@@ -373,7 +395,8 @@ def main() -> int:
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
                     before_burst, calls = dispatched_by_flow(local), requests_by_call(local)
-                    rolled_back, created = fleet.burst(burst, victim)
+                    with profiled(pid, args.profile):
+                        rolled_back, created = fleet.burst(burst, victim)
                     during, after = dispatched_by_flow(local), requests_by_call(local)
                     by_flow = sorted(((during[f] - before_burst.get(f, 0.0), f) for f in during), reverse=True)[:6]
                     log("during the burst, requests by flow schema: " + ", ".join(f"{f}: {n:.0f}" for n, f in by_flow))
