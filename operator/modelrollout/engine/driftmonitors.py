@@ -130,9 +130,9 @@ class DriftMonitors:
         del spec, status
         return True
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+    def resyncs(self, spec: Mapping[str, Any], status: dm.DriftMonitorStatus) -> bool:
         """Nothing derived to re-verify: a monitor only reads, and writes its own status."""
-        del spec
+        del spec, status
         return False
 
     def priority(self, body: Mapping[str, Any]) -> Priority:

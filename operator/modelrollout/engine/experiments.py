@@ -97,9 +97,9 @@ class Experiments:
         )
         return status.phase not in core.TERMINAL or promoting
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
+    def resyncs(self, spec: Mapping[str, Any], status: exp.ExperimentStatus) -> bool:
         """The route is the user's object, edited by others: re-verified at rest too."""
-        del spec
+        del spec, status
         return True
 
     def priority(self, body: Mapping[str, Any]) -> Priority:

@@ -78,13 +78,16 @@ class ModelDeployments:
         return not rollout.work_due(parsed, status, now)
 
     def active(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus) -> bool:
-        """A rollout under way: its steps, looks and pauses come due with time."""
+        """A rollout under way: its steps, looks and pauses come due with time. Not a canary waiting for
+        ready pods: no clock runs there, and the watch of its Deployment reconciles it when they are."""
         del spec
-        return status.phase not in AT_REST
+        return status.phase not in AT_REST and not rollout.waits_for_ready_pods(status)
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
-        """Only a Gateway API or Istio route: what the replicas router owns is watched (:mod:`.owners`)."""
-        return str((spec.get("trafficRouting") or {}).get("router", "replicas")) != "replicas"
+    def resyncs(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus) -> bool:
+        """A Gateway API or Istio route, which no watch reports (what the replicas router owns is watched,
+        :mod:`.owners`); and a canary waiting for ready pods, in case the event that says so was lost."""
+        router = str((spec.get("trafficRouting") or {}).get("router", "replicas"))
+        return router != "replicas" or rollout.waits_for_ready_pods(status)
 
     def priority(self, body: Mapping[str, Any]) -> Priority:
         """An abort to carry out first, then a canary with traffic, whose next look may roll it back."""

@@ -4,8 +4,7 @@ A tick of a resource goes:
 
 1. **quiet check** on the cached body: a resource with nothing due (same
    generation, no action, no outbox, no resync due, and nothing due in its
-   own life cycle, as the kind says) costs nothing, not even a read; an
-   active one waiting for a watch event is re-verified every resync period;
+   own life cycle, as the kind says) costs nothing, not even a read;
 2. **fresh read** (one GET) unless the watch's copy is known to hold our own
    last write (:mod:`modelrollout.engine.freshness`): deciding from a status that
    lacks it would replay the last transition;
@@ -140,8 +139,9 @@ class Kind(Protocol[SpecT, StatusT]):
         """In a part of its life cycle where work comes due with time: looked at every ``tick_seconds``."""
         ...
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
-        """Re-verified every ``resync_seconds`` at rest: what no watch tells of (a route someone edited)."""
+    def resyncs(self, spec: Mapping[str, Any], status: StatusT) -> bool:
+        """Re-verified every ``resync_seconds`` while nothing else brings it up: what no watch tells of (a
+        route someone edited), or a wait that only a watch event ends, in case that event was lost."""
         ...
 
     def priority(self, body: Mapping[str, Any]) -> Priority:
@@ -208,9 +208,7 @@ class Reconciler(Generic[SpecT, StatusT]):
             return False
         spec = dict(tick.body.get("spec") or {})
         every = self.context.settings.resync_seconds
-        # An active resource with nothing due waits for a watch event; it is re-verified as one at rest is.
-        verified = self.kind.resyncs(spec) or self.kind.active(spec, cached)
-        if verified and self.context.due(self.kind.name, tick.namespace, tick.name, every):
+        if self.kind.resyncs(spec, cached) and self.context.due(self.kind.name, tick.namespace, tick.name, every):
             return False
         return self.kind.at_rest(spec, cached, tick.now)
 
@@ -229,7 +227,7 @@ class Reconciler(Generic[SpecT, StatusT]):
         settings = self.context.settings
         if self.kind.active(spec, current):
             return settings.tick_seconds
-        return settings.resync_seconds if self.kind.resyncs(spec) else None
+        return settings.resync_seconds if self.kind.resyncs(spec, current) else None
 
     def _run(self, tick: Tick, *, fresh: bool) -> StatusT:
         started = time.monotonic()

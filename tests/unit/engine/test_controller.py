@@ -57,8 +57,8 @@ class Stub:
         del spec, status
         return self.is_active
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
-        del spec
+    def resyncs(self, spec: Mapping[str, Any], status: ResourceStatus) -> bool:
+        del spec, status
         return not self.watched
 
     def priority(self, body: Mapping[str, Any]) -> Priority:

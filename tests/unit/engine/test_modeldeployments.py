@@ -200,6 +200,14 @@ def test_no_traffic_moves_to_a_canary_before_its_pods_are_ready(world: World) ->
     assert status["phase"] == "Progressing"
     assert status.get("canaryWeight", 0) == 0
     assert "ready replicas" in status["message"], status["message"]
+    settings = world.reconciler.context.settings
+    assert world.reconciler.wake_in(world.body(), None) == settings.resync_seconds, (
+        "no clock runs while it waits: the watch of its Deployment says when, a resync in case that is lost"
+    )
+    world.tick(kubelet=True)
+    world.tick(kubelet=False)
+    assert world.on_canary() == 5
+    assert world.reconciler.wake_in(world.body(), None) == settings.tick_seconds, "in its steps: looked at each tick"
 
 
 def test_a_guardrail_breach_rolls_back_on_the_route_without_editing_the_spec(world: World) -> None:

@@ -41,10 +41,6 @@ class Stub:
 
     work: Callable[[Tick, StubSpec, ResourceStatus], ResourceStatus] | None = None
     rest: bool = True
-    waiting: bool = False
-    """Active, with nothing due: it waits for a watch event (a canary for its ready pods)."""
-    watched: bool = False
-    """Everything it reads is watched: no periodic re-verification at rest."""
     ran: list[int] = dataclasses.field(default_factory=list)
     name = "stub"
     plural = PLURAL
@@ -53,15 +49,15 @@ class Stub:
 
     def at_rest(self, spec: Mapping[str, Any], status: ResourceStatus, now: datetime) -> bool:
         del spec, status, now
-        return self.rest or self.waiting
+        return self.rest
 
     def active(self, spec: Mapping[str, Any], status: ResourceStatus) -> bool:
         del spec, status
         return not self.rest
 
-    def resyncs(self, spec: Mapping[str, Any]) -> bool:
-        del spec
-        return not self.watched
+    def resyncs(self, spec: Mapping[str, Any], status: ResourceStatus) -> bool:
+        del spec, status
+        return True
 
     def priority(self, body: Mapping[str, Any]) -> Priority:
         del body
@@ -175,21 +171,6 @@ def test_a_resource_at_rest_costs_no_call_until_its_generation_an_action_or_a_re
     server.objects[PLURAL, "ns", "s"]["status"]["observedGeneration"] = 2
     tick(reconciler, server)
     assert kind.ran == [1, 1, 1], "the kind has something due"
-
-
-def test_an_active_resource_waiting_for_a_watch_event_is_re_verified_every_resync_period() -> None:
-    server, kind = world(status={"observedGeneration": 1}), Stub(rest=False, waiting=True, watched=True)
-    context = Context(settings=Settings(resync_seconds=300.0), metrics=FakeMetricSource())
-    context.synced(kind.name, "ns", "s")
-    reconciler = loop(server, kind, context)
-
-    assert tick(reconciler, server) is None
-    assert server.journal == [], "nothing due: not even a read"
-
-    context._last_sync[kind.name, "ns", "s"] -= 300.0  # the resync period has passed since its last full tick
-    tick(reconciler, server)
-    assert kind.ran == [1], "in case a watch event was lost"
-    assert tick(reconciler, server) is None, "and then quiet again"
 
 
 def test_an_invalid_spec_is_told_once_changes_nothing_else_and_is_cleared_when_fixed() -> None:

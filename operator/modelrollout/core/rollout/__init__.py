@@ -8,7 +8,7 @@ here only.
 """
 
 from modelrollout.core.rollout.machine import decide
-from modelrollout.core.rollout.scheduling import analysis_due, guardrails_due, work_due
+from modelrollout.core.rollout.scheduling import analysis_due, guardrails_due, waits_for_ready_pods, work_due
 from modelrollout.core.rollout.values import Decision, Desired, Observations, SmokeObservation
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "analysis_due",
     "decide",
     "guardrails_due",
+    "waits_for_ready_pods",
     "work_due",
 ]
