@@ -155,8 +155,9 @@ def register(controller: Controller, *, on_delete: Callable[[str, str, Mapping[s
     def stop(**_: Any) -> None:
         controller.queue.stop()
 
+    # Async: kopf runs a sync handler on its thread pool, a hop per event; this one only stores and queues.
     @kopf.on.event(GROUP, VERSION, kind.plural)
-    def changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    async def changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         if event.get("type") == "DELETED":
             controller.gone(body.metadata.namespace or "", body.metadata.name or "")
         else:

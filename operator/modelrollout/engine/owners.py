@@ -126,7 +126,7 @@ def _watch(controller: Controller, owner_label: str, fingerprints: Fingerprints,
     group, _, version = owned.api_version.rpartition("/")
 
     @kopf.on.event(group=group, version=version, plural=plural, labels={owner_label: kopf.PRESENT})
-    def owned_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    async def owned_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:  # on the loop: no thread hop
         owner = (body.metadata.labels or {}).get(owner_label)
         namespace = body.metadata.namespace or ""
         gone = event.get("type") == "DELETED"
