@@ -18,11 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelrollout.engine.freshness import WatchFreshness
+from modelrollout.engine.freshness import Key, WatchFreshness
 from modelrollout.engine.resources import PatchType, Resources
-
-OUTBOX_FIELD = "pendingEvents"
-Key = tuple[str, str, str]
+from modelrollout.engine.writing import OUTBOX_FIELD
 
 
 class TickWrites:

@@ -27,6 +27,8 @@ from modelrollout.kube.client import is_status
 SEQUENCE_ANNOTATION = f"{GROUP}/event-sequence"
 """On each Event from the outbox: its number among the resource's Events, so gaps and repeats can be told."""
 MESSAGE_LIMIT = 1000
+OUTBOX_FIELD = "pendingEvents"
+"""The status field that holds the outbox; a patch of it alone is its clearing (``engine/tickwrites.py``)."""
 logger = logging.getLogger(__name__)
 
 StatusT = TypeVar("StatusT", bound=ResourceStatus)
@@ -139,7 +141,7 @@ def post_outbox(resources: Resources, plural: str, body: Mapping[str, Any], stat
         remaining.pop(0)
     if len(remaining) == len(status.pending_events):
         return status
-    patch = {"status": {"pendingEvents": [p.model_dump(mode="json", by_alias=True) for p in remaining]}}
+    patch = {"status": {OUTBOX_FIELD: [p.model_dump(mode="json", by_alias=True) for p in remaining]}}
     resources.patch_status(plural, meta["namespace"], meta["name"], patch)
     return status.model_copy(update={"pending_events": remaining})
 
