@@ -59,7 +59,8 @@ KOPF_NAMESPACED: set[Grant] = {
     *{(group, plural, verb) for group, plural in OWN_KINDS for verb in ("list", "watch", "patch")},
     # kopf.event() posts core/v1 Events.
     ("", "events", "create"),
-    # engine/controller.watch_owned: watches of what a ModelDeployment owns, so a change pokes its owner.
+    # engine/owners.watch_owned: lists and watches of what a ModelDeployment owns, so a change pokes its owner
+    # (kopf's watches, or kube/informer.py's own when the operator watches every namespace).
     *{(group, plural, "list") for group, plural in OWNED},
     *{(group, plural, "watch") for group, plural in OWNED},
 }
@@ -165,7 +166,7 @@ def test_the_code_needs_what_the_docs_say() -> None:
     assert ("", "pods/log", "get") not in grants
     assert grants >= LEASES, "engine/sharding.py: list, create, replace and delete Leases"
     assert ("coordination.k8s.io", "leases", "get") not in grants
-    assert not [g for g in grants if g[2] == "watch"], "the controllers never watch; kopf does"
+    assert not [g for g in grants if g[2] == "watch"], "no watch_* call: watches are list calls with watch=True"
 
 
 def test_kustomize_rbac_equals_the_calls() -> None:

@@ -37,7 +37,7 @@ from modelrollout.engine.reconciler import KindWork, Reconciler, Tick
 from modelrollout.engine.writing import clear_action, record
 from modelrollout.kube import builders, naming
 from modelrollout.kube.converge import Converger, RouterState
-from modelrollout.kube.owned import Owned, read_owned, smoke_outcome
+from modelrollout.kube.owned import Listing, Owned, OwnedReader, smoke_outcome
 from modelrollout.routing.errors import RouterUnavailable
 from modelrollout.routing.factory import router_for
 
@@ -54,9 +54,10 @@ def register(context: Context) -> None:
         del spec
         telemetry.forget_rollout(namespace, name)
 
-    rollouts = controller.Controller(Reconciler(ModelDeployments(), context), workers=context.settings.workers)
+    kind = ModelDeployments()
+    rollouts = controller.Controller(Reconciler(kind, context), workers=context.settings.workers)
     controller.register(rollouts, on_delete=forget)
-    owners.watch_owned(rollouts, naming.MODEL_DEPLOYMENT_LABEL)
+    kind.owned = owners.watch_owned(rollouts, naming.MODEL_DEPLOYMENT_LABEL, context.settings)
 
 
 class ModelDeployments:
@@ -66,6 +67,10 @@ class ModelDeployments:
     plural = md.PLURAL
     spec_model = md.ModelDeploymentSpec
     status_model = md.ModelDeploymentStatus
+
+    def __init__(self, owned: OwnedReader | None = None) -> None:
+        self.owned: OwnedReader = owned or Listing()
+        """Where a tick reads what the resource owns: memory, once the owned kinds are watched (:mod:`.owners`)."""
 
     def at_rest(self, spec: Mapping[str, Any], status: md.ModelDeploymentStatus, now: datetime) -> bool:
         """Healthy, Degraded or Failed; else nothing in the rollout due (a step's end, an analysis look)."""
@@ -101,12 +106,14 @@ class ModelDeployments:
     def reconcile(
         self, tick: Tick, spec: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus
     ) -> md.ModelDeploymentStatus:
-        return _Rollout(tick).run(spec, status)
+        return _Rollout(tick, self.owned).run(spec, status)
 
 
 @dataclass
 class _Rollout(KindWork):
     """One tick's work on one ModelDeployment: observe, decide, record, converge, verify, record."""
+
+    reader: OwnedReader = dataclasses.field(default_factory=Listing)
 
     def run(self, parsed: md.ModelDeploymentSpec, status: md.ModelDeploymentStatus) -> md.ModelDeploymentStatus:
         checked = self._preflight(parsed, status)
@@ -117,7 +124,7 @@ class _Rollout(KindWork):
 
         content = RevisionContent.of(parsed)
         smoke_pending = status.smoke_test is not None and status.smoke_test.state in ("Pending", "Running")
-        owned = read_owned(self.api, self.namespace, self.name, with_jobs=smoke_pending)
+        owned = self.reader.owned(self.api, self.namespace, self.name, with_jobs=smoke_pending)
         parent = builders.Parent(name=self.name, namespace=self.namespace, uid=self.tick.meta["uid"])
         same_revision = status.current_revision is not None and status.current_revision.hash == content.hash
         observations = rollout.Observations(
@@ -235,7 +242,12 @@ class _Rollout(KindWork):
     def _route(self, converger: Converger, spec: md.ModelDeploymentSpec, desired: rollout.Desired) -> RouterState:
         try:
             router = router_for(
-                spec.traffic_routing, self.namespace, self.api, spec.replicas, port=builders.SERVICE_PORT
+                spec.traffic_routing,
+                self.namespace,
+                self.api,
+                spec.replicas,
+                port=builders.SERVICE_PORT,
+                known_deployment=lambda name: self.reader.deployment(self.namespace, name),
             )
             router.check()
         except RouterUnavailable as problem:

@@ -16,18 +16,31 @@ that echoes it is not news either: the tick that wrote it decided knowing what i
 rollout in progress still looks again after ``tick_seconds``. Before this, each new canary was
 reconciled once more in full for the echoes of the revision, Deployment and Service it had just
 written.
+
+The operator lists and watches the owned kinds itself (:mod:`modelrollout.kube.informer`), by
+label, into an :class:`~modelrollout.kube.ownedstore.OwnedStore`, and a tick reads what its
+resource owns from there, not with LISTs. An event pokes the owner only after the store holds it,
+so the tick it causes reads what caused it. Watching every namespace, or namespaces by pattern,
+each kind is watched across all namespaces (with a pattern, only the matching namespaces' objects
+are kept); watching namespaces by name, each kind is watched in each of them, which a Role per
+namespace allows.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import kopf
 
+from modelrollout.config import Settings
 from modelrollout.engine.controller import Controller
-from modelrollout.kube.client import on_write
+from modelrollout.kube import informer
+from modelrollout.kube.client import api_client, on_write
+from modelrollout.kube.informer import Informer
+from modelrollout.kube.ownedstore import OwnedStore
 
 Fingerprint = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
@@ -59,19 +72,23 @@ def job(body: Mapping[str, Any]) -> tuple[Any, ...]:
 
 class OwnedKind(NamedTuple):
     kind: str
-    api_version: str
-    plural: str
+    watched: informer.WatchedKind
     fingerprint: Fingerprint
+
+    @property
+    def plural(self) -> str:
+        return self.watched.plural
 
 
 OWNED = (
-    OwnedKind("Deployment", "apps/v1", "deployments", deployment),
-    OwnedKind("Service", "v1", "services", service),
-    OwnedKind("ControllerRevision", "apps/v1", "controllerrevisions", controller_revision),
-    OwnedKind("Job", "batch/v1", "jobs", job),
+    OwnedKind("Deployment", informer.DEPLOYMENTS, deployment),
+    OwnedKind("Service", informer.SERVICES, service),
+    OwnedKind("ControllerRevision", informer.CONTROLLER_REVISIONS, controller_revision),
+    OwnedKind("Job", informer.JOBS, job),
 )
 """What a ModelDeployment owns, labelled with its name, and what of each its decisions read."""
 _BY_KIND = {owned.kind: owned for owned in OWNED}
+_BY_PLURAL = {owned.plural: owned for owned in OWNED}
 
 
 class Fingerprints:
@@ -113,24 +130,80 @@ def own_write(fingerprints: Fingerprints, owner_label: str, written: Mapping[str
     fingerprints.wrote((owned.plural, str(meta.get("namespace")), str(meta.get("name"))), str(meta["resourceVersion"]))
 
 
-def watch_owned(controller: Controller, owner_label: str) -> None:
-    """Poke the owner when an object it owns appears, goes, or changes in a way its decisions read."""
+def watch_owned(controller: Controller, owner_label: str, settings: Settings) -> OwnedStore:
+    """Keep what ModelDeployments own in memory, and poke the owner when an object it owns appears, goes, or
+    changes in a way its decisions read; returns the store its ticks read."""
     fingerprints = Fingerprints()
     on_write(lambda written: own_write(fingerprints, owner_label, written))
-    for owned in OWNED:
-        _watch(controller, owner_label, fingerprints, owned)
 
-
-def _watch(controller: Controller, owner_label: str, fingerprints: Fingerprints, owned: OwnedKind) -> None:
-    plural, fingerprint = owned.plural, owned.fingerprint
-    group, _, version = owned.api_version.rpartition("/")
-
-    @kopf.on.event(group=group, version=version, plural=plural, labels={owner_label: kopf.PRESENT})
-    async def owned_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:  # on the loop: no thread hop
-        owner = (body.metadata.labels or {}).get(owner_label)
-        namespace = body.metadata.namespace or ""
-        gone = event.get("type") == "DELETED"
-        key = (plural, namespace, body.metadata.name or "")
-        version = str(body.metadata.get("resourceVersion") or "")
-        if owner and fingerprints.changed(key, None if gone else fingerprint(body), version):
+    def changed(plural: str, obj: Mapping[str, Any], gone: bool) -> None:
+        meta = obj.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(owner_label)
+        namespace = str(meta.get("namespace") or "")
+        key = (plural, namespace, str(meta.get("name") or ""))
+        version = str(meta.get("resourceVersion") or "")
+        if owner and fingerprints.changed(key, None if gone else _BY_PLURAL[plural].fingerprint(obj), version):
             controller.poke(namespace, owner)
+
+    scopes, keeps = watch_scopes(settings.namespaces)
+    store = OwnedStore(owner_label, _BY_PLURAL, changed, scopes=scopes, keeps=keeps)
+    on_write(store.wrote)
+    informers = [
+        Informer(
+            api_client(),
+            owned.watched,
+            store,
+            label_selector=owner_label,
+            watch_seconds=settings.watch_seconds,
+            namespace=scope,
+        )
+        for owned in OWNED
+        for scope in scopes
+    ]
+
+    @kopf.on.startup()
+    def start_informers(**_: Any) -> None:
+        for one in informers:
+            one.start()
+
+    @kopf.on.cleanup()
+    def stop_informers(**_: Any) -> None:
+        for one in informers:
+            one.stop()
+
+    return store
+
+
+def watch_scopes(namespaces: Sequence[str]) -> tuple[list[str | None], Callable[[str], bool]]:
+    """Where to list and watch (None: all namespaces at once) and which namespaces' objects to keep.
+
+    kopf's patterns (``team-*``, ``!kube-*``, comma-separated) cannot be listed one namespace at a time, so
+    a pattern watches every namespace and keeps those that match; names are watched one by one.
+    """
+    if not namespaces:
+        return [None], _everywhere
+    if not any(char in pattern for pattern in namespaces for char in "*?!,"):
+        return list(namespaces), _everywhere
+    return [None], lambda namespace: any(matches(namespace, pattern) for pattern in namespaces)
+
+
+def matches(namespace: str, pattern: str) -> bool:
+    """kopf's rule for one pattern: comma-separated globs, left to right. The first inclusive glob decides
+    the initial match (a pattern that starts by excluding includes everything first); ``!glob`` excludes; a
+    later inclusive glob re-includes only what an exclusion took out."""
+    globs = [part.strip() for part in pattern.split(",") if part.strip()]
+    state = "in" if globs and globs[0].startswith("!") else "undecided"
+    for glob in globs:
+        if glob.startswith("!"):
+            if state == "in" and fnmatch.fnmatchcase(namespace, glob[1:]):
+                state = "excluded"
+        elif state == "undecided":
+            state = "in" if fnmatch.fnmatchcase(namespace, glob) else "out"
+        elif state == "excluded" and fnmatch.fnmatchcase(namespace, glob):
+            state = "in"
+    return state == "in"
+
+
+def _everywhere(namespace: str) -> bool:
+    del namespace
+    return True

@@ -1,10 +1,10 @@
-"""Reading what a ModelDeployment owns: one LIST per kind, by label, per reconciliation."""
+"""Reading what a ModelDeployment owns: from memory (:mod:`.ownedstore`), or one LIST per kind, by label."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client
 
@@ -70,6 +70,28 @@ def read_owned(api: client.ApiClient, namespace: str, name: str, *, with_jobs: b
         services=_items(core.list_namespaced_service(namespace, **listing)),
         jobs=jobs,
     )
+
+
+class OwnedReader(Protocol):
+    """Where a tick reads what its resource owns."""
+
+    def owned(self, api: client.ApiClient, namespace: str, name: str, *, with_jobs: bool) -> Owned:
+        """What ``name`` owns."""
+
+    def deployment(self, namespace: str, name: str) -> Obj | None:
+        """A Deployment as known without a request; None when it must be read."""
+
+
+class Listing:
+    """LISTs what a resource owns at every tick: for an operator that watches only some namespaces, which
+    may not list across all of them, and for tests that count a tick's requests."""
+
+    def owned(self, api: client.ApiClient, namespace: str, name: str, *, with_jobs: bool) -> Owned:
+        return read_owned(api, namespace, name, with_jobs=with_jobs)
+
+    def deployment(self, namespace: str, name: str) -> Obj | None:
+        del namespace, name
+        return None
 
 
 def smoke_outcome(

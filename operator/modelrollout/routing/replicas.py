@@ -14,6 +14,7 @@ send any traffic to both. ``realised`` tells the controller the weight that will
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,8 @@ from modelrollout.routing.router import require
 from modelrollout.routing.split import Backend, Feature, TrafficSplit, percentages, round_half_up
 
 MERGE_PATCH = "application/merge-patch+json"
+KnownDeployment = Callable[[str], Mapping[str, Any] | None]
+"""A Deployment by name as a watch-fed cache holds it; None when the cache does not know it."""
 
 
 def split_replicas(total: int, canary_weight: int) -> tuple[int, int]:
@@ -77,13 +80,18 @@ class ReplicasRouter:
     from the last ``apply``: ``observe`` before any ``apply`` returns None. The controller applies
     the desired split (changing nothing when it already holds) and then observes. The first
     ``observe`` after an ``apply`` answers from what the apply read and the API server returned
-    for its writes, a moment old, instead of reading every Deployment again; later ones read.
+    for its writes, a moment old, instead of reading every Deployment again; later ones read, from
+    ``known`` (the operator's watch-fed cache, which also holds the answers to its writes) when it
+    knows the Deployment, else with a GET.
     """
 
     name = "replicas"
 
-    def __init__(self, apps: AppsV1Api, namespace: str, total_replicas: int) -> None:
+    def __init__(
+        self, apps: AppsV1Api, namespace: str, total_replicas: int, *, known: KnownDeployment | None = None
+    ) -> None:
         self._apps = apps
+        self._known = known
         self._namespace = namespace
         self._total = total_replicas
         self._applied: TrafficSplit | None = None
@@ -126,6 +134,10 @@ class ReplicasRouter:
         return quantised(split, self._total)
 
     def _replicas(self, deployment: str) -> int:
+        cached = self._known(deployment) if self._known is not None else None
+        if cached is not None:
+            replicas = (cached.get("spec") or {}).get("replicas")
+            return 1 if replicas is None else int(replicas)
         try:
             found = self._apps.read_namespaced_deployment(deployment, self._namespace)
         except ApiException as error:

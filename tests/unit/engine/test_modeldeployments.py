@@ -9,6 +9,7 @@ ticks, :meth:`~tests.support.apiserver.InMemoryApiServer.run_workloads` plays th
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ from modelrollout.engine.modeldeployments import ModelDeployments
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.engine.resources import ApiResources
+from modelrollout.kube import informer, naming
+from modelrollout.kube.ownedstore import OwnedStore
 from modelrollout.metrics.fake import FakeMetricSource
 from tests.support.apiserver import InMemoryApiServer
 from tests.support.routes import http_route
@@ -33,6 +36,9 @@ NAMESPACE, NAME = "ns", "returns"
 GATEWAY = "gateway.networking.k8s.io"
 STEP_SECONDS = 10
 LATENCY_LIMIT = 0.5
+WATCHED = tuple(
+    k.plural for k in (informer.DEPLOYMENTS, informer.SERVICES, informer.CONTROLLER_REVISIONS, informer.JOBS)
+)
 
 
 def document(version: str, *, router: str = "gatewayAPI", guardrail: bool = False) -> dict[str, Any]:
@@ -72,6 +78,9 @@ class World:
     latency: float = 0.1
     """What the canary's p99 latency query answers."""
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 30, 12, tzinfo=UTC))
+    watched: OwnedStore | None = None
+    """Where the ticks read what the resource owns, when not by LISTs: listed afresh before each tick, as
+    the informers would keep it."""
 
     def answer(self, promql: str) -> float | None:
         if promql.startswith("latency_p99"):
@@ -91,6 +100,10 @@ class World:
         unless ``kubelet`` is False (pods and Jobs then stay as the tick left them); returns the requests
         the tick made."""
         self.now += timedelta(seconds=seconds)
+        if self.watched is not None:
+            for plural in WATCHED:
+                items = [copy.deepcopy(o) for (_, kind, _, _), o in self.server.objects.items() if kind == plural]
+                self.watched.replaced(plural, None, items, str(10**9))
         self.server.journal.clear()
         self.reconciler.tick(self.body(), now=self.now, force=True)
         made = list(self.server.journal)
@@ -275,6 +288,25 @@ def test_the_replicas_router_splits_four_replicas_as_near_the_weights_as_it_can(
     ], seen
     assert world.status()["phase"] == "Healthy"
     assert world.status()["stableRevision"]["modelVersion"] == "2.0.0"
+
+
+def test_with_what_it_owns_watched_a_rollout_lists_nothing_and_reads_no_deployment(world: World) -> None:
+    """The same rollout with the owned objects in memory, as the informers keep them: the steps are the same,
+    and no tick LISTs what it owns or GETs a Deployment to scale it."""
+    world.watched = OwnedStore(naming.MODEL_DEPLOYMENT_LABEL, WATCHED, lambda *_: None)
+    world.reconciler.kind.owned = world.watched
+    with_stable(world, router="replicas")
+    world.change(**document("2.0.0", router="replicas")["spec"])
+    made: list[str] = []
+    weights: list[int] = []
+    while world.status().get("phase") != "Healthy" or not weights:
+        made += world.tick()
+        weights.append(int(world.status().get("canaryWeight") or 0))
+        assert len(weights) < 80, world.status()
+    assert [w for i, w in enumerate(weights) if i == 0 or weights[i - 1] != w] == [0, 5, 25, 50, 100, 0]
+    assert world.status()["stableRevision"]["modelVersion"] == "2.0.0"
+    assert [r for r in made if r.startswith("list ") or r.startswith("get deployments")] == []
+    assert "patch deployments" in " ".join(made), "the router still scales"
 
 
 def _hash(world: World, which: str) -> str:

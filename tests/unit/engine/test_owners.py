@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from kopf._cogs.structs.references import match_namespace  # the rule kopf applies; private, so only here
+
 from modelrollout.engine import owners
 from modelrollout.engine.owners import Fingerprints
 
@@ -71,3 +74,24 @@ def test_an_echo_that_comes_before_the_answer_is_news_once_and_a_missed_one_hide
     assert seen.changed(key, owners.service(moved), "5"), "a version we did not write"
     seen.wrote(key, "6")
     assert seen.changed(key, owners.service(selector), "7"), "ours (6) merged away by the watch: 7 is news"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["mr-*", "myapp-*, !*-pr-*, *pr-123", "!*-pr-*, *pr-123", "!kube-*", "team-a", "*-live,!x*"],
+)
+@pytest.mark.parametrize(
+    "namespace", ["mr-1", "myapp-test", "myapp-pr-123", "myapp-pr-456", "otherapp-pr-123", "kube-system", "team-a"]
+)
+def test_a_namespace_pattern_matches_as_kopf_matches_it(pattern: str, namespace: str) -> None:
+    assert owners.matches(namespace, pattern) == match_namespace(namespace, pattern)
+
+
+def test_names_are_watched_one_by_one_and_patterns_across_every_namespace() -> None:
+    assert owners.watch_scopes(())[0] == [None]
+    scopes, keeps = owners.watch_scopes(("team-a", "team-b"))
+    assert scopes == ["team-a", "team-b"]
+    assert keeps("team-a")
+    scopes, keeps = owners.watch_scopes(("mr-*", "team-a"))
+    assert scopes == [None]
+    assert [keeps(n) for n in ("mr-1", "team-a", "team-b")] == [True, True, False]
