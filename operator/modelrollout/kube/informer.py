@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 """Waits before listing again after consecutive failures; the last repeats."""
+PAGE = 500
+"""Objects per page of a list, as client-go's reflector asks: a fleet's Services are not one huge answer."""
 CONNECT_SECONDS = 10.0
 GRACE_SECONDS = 60.0
 """How much longer than the server's own timeout the client waits for a watch's next line: a stream that
@@ -137,10 +139,18 @@ class Informer:
                 self._stopping.wait(wait)
 
     def _list(self) -> str:
-        response = self._call(label_selector=self._selector, _preload_content=False)
-        listed = json.loads(response.data)
+        """Every object, a page at a time (one snapshot: the pages after the first continue the first's)."""
+        items: list[Obj] = []
+        token: str | None = None
+        while True:
+            paging = {"_continue": token} if token else {}
+            response = self._call(label_selector=self._selector, limit=PAGE, _preload_content=False, **paging)
+            listed = json.loads(response.data)
+            items += [_slim(item) for item in listed.get("items") or []]
+            token = listed["metadata"].get("continue")
+            if not token:
+                break
         version = str(listed["metadata"]["resourceVersion"])
-        items = [_slim(item) for item in listed.get("items") or []]
         self._sink.replaced(self.kind.plural, self.namespace, items, version)
         return version
 

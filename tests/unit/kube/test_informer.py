@@ -57,9 +57,15 @@ class Cluster:
         self.calls.append(options)
         if options.get("watch"):
             return self.watches.pop(0)
-        items = self.lists.pop(0)
+        items = self.lists[0]
         version = max((int(i["metadata"]["resourceVersion"]) for i in items), default=1)
-        return SimpleNamespace(data=json.dumps({"metadata": {"resourceVersion": str(version)}, "items": items}))
+        start = int(options.get("_continue") or 0)
+        page = items[start : start + 1]  # a page of one, to follow the continue tokens
+        more = start + 1 < len(items)
+        if not more:
+            self.lists.pop(0)
+        metadata = {"resourceVersion": str(version), **({"continue": str(start + 1)} if more else {})}
+        return SimpleNamespace(data=json.dumps({"metadata": metadata, "items": page}))
 
 
 class Sink:
@@ -77,7 +83,7 @@ class Sink:
 def test_it_lists_watches_from_there_lists_again_when_gone_and_stops() -> None:
     blocked = threading.Event()
     cluster = Cluster(
-        lists=[[item("a", 3)], [item("b", 9)]],
+        lists=[[item("a", 3), item("c", 2)], [item("b", 9)]],
         watches=[
             Stream(
                 [
@@ -99,7 +105,7 @@ def test_it_lists_watches_from_there_lists_again_when_gone_and_stops() -> None:
     one.join(30)
     assert not one.alive()
     assert sink.seen == [
-        ("list", (["a"], "3")),
+        ("list", (["a", "c"], "3")),
         ("ADDED", "b"),
         ("DELETED", "a"),
         ("list", (["b"], "9")),
