@@ -43,6 +43,7 @@ from modelrollout.kube.informer import Informer
 from modelrollout.kube.ownedstore import OwnedStore
 
 Fingerprint = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+Obj = dict[str, Any]
 
 
 def deployment(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -70,10 +71,37 @@ def job(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return (status.get("active"), status.get("ready"), status.get("succeeded"), status.get("failed"), finished)
 
 
+def kept_service(body: Obj) -> Obj:
+    """What of a Service is kept in memory: where it sends traffic (``kube/converge.py`` patches the selector
+    with a merge patch, so nothing else is ever written back). Three Services a ModelDeployment made them a
+    third of the store."""
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    return {
+        "kind": body.get("kind", "Service"),
+        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "resourceVersion") if k in meta},
+        "spec": {k: spec[k] for k in ("selector", "ports") if k in spec},
+    }
+
+
+def kept_deployment(body: Obj) -> Obj:
+    """A Deployment without its status conditions, which no decision reads; the rest stays, because a
+    Deployment whose template changed is replaced from it (``kube/converge.py``)."""
+    status = body.get("status")
+    if not isinstance(status, dict) or "conditions" not in status:
+        return body
+    return {**body, "status": {k: v for k, v in status.items() if k != "conditions"}}
+
+
+def kept_whole(body: Obj) -> Obj:
+    return body
+
+
 class OwnedKind(NamedTuple):
     kind: str
     watched: informer.WatchedKind
     fingerprint: Fingerprint
+    kept: Callable[[Obj], Obj]
+    """What of the object the store keeps."""
 
     @property
     def plural(self) -> str:
@@ -81,10 +109,10 @@ class OwnedKind(NamedTuple):
 
 
 OWNED = (
-    OwnedKind("Deployment", informer.DEPLOYMENTS, deployment),
-    OwnedKind("Service", informer.SERVICES, service),
-    OwnedKind("ControllerRevision", informer.CONTROLLER_REVISIONS, controller_revision),
-    OwnedKind("Job", informer.JOBS, job),
+    OwnedKind("Deployment", informer.DEPLOYMENTS, deployment, kept_deployment),
+    OwnedKind("Service", informer.SERVICES, service, kept_service),
+    OwnedKind("ControllerRevision", informer.CONTROLLER_REVISIONS, controller_revision, kept_whole),
+    OwnedKind("Job", informer.JOBS, job, kept_whole),
 )
 """What a ModelDeployment owns, labelled with its name, and what of each its decisions read."""
 _BY_KIND = {owned.kind: owned for owned in OWNED}
@@ -146,7 +174,8 @@ def watch_owned(controller: Controller, owner_label: str, settings: Settings) ->
             controller.poke(namespace, owner)
 
     scopes, keeps = watch_scopes(settings.namespaces)
-    store = OwnedStore(owner_label, _BY_PLURAL, changed, scopes=scopes, keeps=keeps)
+    kept = {owned.plural: owned.kept for owned in OWNED}
+    store = OwnedStore(owner_label, kept, changed, scopes=scopes, keeps=keeps)
     on_write(store.wrote)
     informers = [
         Informer(

@@ -45,18 +45,22 @@ class OwnedStore:
     def __init__(
         self,
         owner_label: str,
-        plurals: Iterable[str],
+        plurals: Iterable[str] | Mapping[str, Callable[[Obj], Obj]],
         on_change: Changed,
         *,
         scopes: Iterable[str | None] = (None,),
         keeps: Callable[[str], bool] = lambda namespace: True,
     ) -> None:
-        """``scopes`` are the namespaces listed one by one (None: all at once); of what they list, only the
-        namespaces ``keeps`` are kept."""
+        """``plurals`` are the kinds kept, each whole or (a mapping) as its function keeps it; ``scopes`` are
+        the namespaces listed one by one (None: all at once); of what they list, only the namespaces
+        ``keeps`` are kept."""
         self._owner_label = owner_label
         self._on_change = on_change
         self._keeps = keeps
-        self._objects: dict[str, dict[Key, Obj]] = {plural: {} for plural in plurals}
+        self._kept: dict[str, Callable[[Obj], Obj]] = (
+            dict(plurals) if isinstance(plurals, Mapping) else {plural: _whole for plural in plurals}
+        )
+        self._objects: dict[str, dict[Key, Obj]] = {plural: {} for plural in self._kept}
         self._by_owner: dict[tuple[str, str, str], set[str]] = {}
         self._tombstones: dict[tuple[str, str, str], str] = {}
         self._unlisted = {(plural, scope) for plural in self._objects for scope in scopes}
@@ -90,7 +94,8 @@ class OwnedStore:
     def replaced(self, plural: str, namespace: str | None, items: list[Obj], version: str) -> None:
         """A list: its items are the kind's whole contents (in ``namespace``; None: in all), save what this
         process wrote after it."""
-        listed = {_key(item): item for item in items if self._keeps(_key(item)[0])}
+        kept = self._kept[plural]
+        listed = {_key(item): kept(item) for item in items if self._keeps(_key(item)[0])}
 
         def in_scope(key: Key) -> bool:
             return namespace is None or key[0] == namespace
@@ -132,7 +137,7 @@ class OwnedStore:
                     self._unindex(plural, removed)
             else:
                 self._tombstones.pop((plural, *key), None)
-                self._put(plural, key, obj)
+                self._put(plural, key, self._kept[plural](obj))
         self._on_change(plural, obj, event == "DELETED")
 
     def wrote(self, written: Mapping[str, Any]) -> None:
@@ -150,7 +155,7 @@ class OwnedStore:
             tombstone = self._tombstones.get((plural, *key))
             if tombstone is not None and not _newer(_version(obj), tombstone):
                 return
-            self._put(plural, key, obj)
+            self._put(plural, key, self._kept[plural](obj))
 
     def _put(self, plural: str, key: Key, obj: Obj) -> None:
         current = self._objects[plural].get(key)
@@ -185,6 +190,10 @@ class OwnedStore:
     def _owner(self, obj: Obj) -> str | None:
         owner = ((obj.get("metadata") or {}).get("labels") or {}).get(self._owner_label)
         return str(owner) if owner else None
+
+
+def _whole(obj: Obj) -> Obj:
+    return obj
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

@@ -21,12 +21,13 @@ from modelrollout.api import modeldeployment as md
 from modelrollout.config import Settings
 from modelrollout.core.actions import ACTION_ANNOTATION, ACTION_ID_ANNOTATION
 from modelrollout.core.revisions import RevisionContent
+from modelrollout.engine import owners
 from modelrollout.engine.context import Context
 from modelrollout.engine.modeldeployments import ModelDeployments
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.engine.resources import ApiResources
-from modelrollout.kube import informer, naming
+from modelrollout.kube import naming
 from modelrollout.kube.ownedstore import OwnedStore
 from modelrollout.metrics.fake import FakeMetricSource
 from tests.support.apiserver import InMemoryApiServer
@@ -36,9 +37,8 @@ NAMESPACE, NAME = "ns", "returns"
 GATEWAY = "gateway.networking.k8s.io"
 STEP_SECONDS = 10
 LATENCY_LIMIT = 0.5
-WATCHED = tuple(
-    k.plural for k in (informer.DEPLOYMENTS, informer.SERVICES, informer.CONTROLLER_REVISIONS, informer.JOBS)
-)
+WATCHED = {owned.plural: owned.kept for owned in owners.OWNED}
+"""The owned kinds, each kept as the operator keeps it."""
 
 
 def document(version: str, *, router: str = "gatewayAPI", guardrail: bool = False) -> dict[str, Any]:

@@ -95,3 +95,23 @@ def test_names_are_watched_one_by_one_and_patterns_across_every_namespace() -> N
     scopes, keeps = owners.watch_scopes(("mr-*", "team-a"))
     assert scopes == [None]
     assert [keeps(n) for n in ("mr-1", "team-a", "team-b")] == [True, True, False]
+
+
+def test_the_store_keeps_of_a_service_where_it_sends_traffic_and_of_a_deployment_all_but_its_conditions() -> None:
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "m", "namespace": "ns", "labels": {"a": "b"}, "resourceVersion": "3", "uid": "u"},
+        "spec": {"selector": {"app": "m"}, "ports": [{"port": 80}], "clusterIP": "10.0.0.1", "type": "ClusterIP"},
+        "status": {"loadBalancer": {}},
+    }
+    kept = owners.kept_service(service)
+    assert kept["spec"] == {"selector": {"app": "m"}, "ports": [{"port": 80}]}
+    assert "status" not in kept
+    assert "uid" not in kept["metadata"]
+    assert owners.service(kept) == owners.service(service), "its fingerprint is the same"
+    live = deployment(2, 1, conditions=[{"type": "Available"}], observedGeneration=4)
+    slim = owners.kept_deployment(live)
+    assert slim["status"] == {"availableReplicas": 1, "observedGeneration": 4}
+    assert slim["spec"] == live["spec"]
+    assert owners.deployment(slim) == owners.deployment(live)
+    assert live["status"]["conditions"], "the object given is not changed"

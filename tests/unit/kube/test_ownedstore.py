@@ -156,3 +156,15 @@ def test_namespaces_listed_one_by_one_are_replaced_one_by_one_and_others_are_not
     store.replaced("deployments", "ns", [], "9")
     assert store.deployment("ns", "returns-a") is None
     assert store.deployment("other", "returns-b") is not None
+
+
+def test_each_feed_keeps_only_what_the_kind_keeps(told: Told) -> None:
+    def no_spec(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k != "spec"}
+
+    store = OwnedStore(LABEL, {"deployments": no_spec}, told)
+    store.replaced("deployments", None, [obj("listed", 5, spec={"a": 1})], "5")
+    store.changed("deployments", "ADDED", obj("watched", 6, spec={"a": 1}))
+    store.wrote(obj("written", 7, spec={"a": 1}))
+    for name in ("listed", "watched", "written"):
+        assert "spec" not in (store.deployment("ns", name) or {"spec": "missing"}), name
