@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from e2e.harness.kubelet import LocalKubelet, kubelet_for
 from e2e.harness.operator import OperatorProcess
@@ -38,6 +39,13 @@ def operator(cluster: Any, operator_prometheus_url: str, crds: None) -> Iterator
     with OperatorProcess(cluster.kubeconfig, operator_prometheus_url, namespaces=f"{SESSION_PREFIX}*") as process:
         yield process
         print(process.logs()[-20000:])
+
+
+@pytest.fixture
+def api(cluster: Any) -> Iterator[client.ApiClient]:
+    """An administrator's client of the local cluster, closed after the test."""
+    with cluster.api_client() as api_client:
+        yield api_client
 
 
 @pytest.fixture

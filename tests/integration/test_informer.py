@@ -10,7 +10,6 @@ import pytest
 from kubernetes import client
 
 from e2e.harness.scenario import Namespace, namespace
-from hack.localcluster.harness import LocalCluster
 from modelrollout.kube import informer
 from modelrollout.kube.informer import Informer
 from modelrollout.kube.ownedstore import OwnedStore
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.integration
 
 LABEL = "modelrollout.dev/model-deployment"
 KINDS = (informer.DEPLOYMENTS, informer.SERVICES, informer.CONTROLLER_REVISIONS, informer.JOBS)
-
-
-@pytest.fixture
-def api(cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
 
 
 @pytest.fixture

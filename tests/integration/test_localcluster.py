@@ -31,12 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def api(cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
-
-
-@pytest.fixture
 def namespace(api: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (the namespace controller cleans it)."""
     name = f"it-{uuid.uuid4().hex[:8]}"

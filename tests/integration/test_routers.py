@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from hack.localcluster.harness import LocalCluster
 from modelrollout.api.common import TrafficRouting
 from modelrollout.routing import (
     Backend,
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.integration
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 ISTIO = ("networking.istio.io", "v1", "virtualservices")
-
-
-@pytest.fixture
-def api(cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
 
 
 @pytest.fixture
