@@ -156,15 +156,20 @@ class Informer:
 
     def _watch(self, version: str) -> str:
         """Watch from ``version`` until the server ends the stream; returns the last version seen."""
-        response = self._call(
-            label_selector=self._selector,
-            watch=True,
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self._watch_seconds,
-            _preload_content=False,
-            _request_timeout=(CONNECT_SECONDS, self._watch_seconds + GRACE_SECONDS),
-        )
+        try:
+            response = self._call(
+                label_selector=self._selector,
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=self._watch_seconds,
+                _preload_content=False,
+                _request_timeout=(CONNECT_SECONDS, self._watch_seconds + GRACE_SECONDS),
+            )
+        except client.ApiException as error:
+            if is_status(error, 410):  # refused at once rather than as the stream's first event
+                raise _GoneError from None
+            raise
         with self._lock:
             if self._stopping.is_set():  # stopped while this watch was being opened
                 _interrupt(response)
@@ -181,10 +186,6 @@ class Informer:
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self._sink.changed(self.kind.plural, kind, _slim(obj))
-        except client.ApiException as error:
-            if is_status(error, 410):
-                raise _GoneError from None
-            raise
         finally:
             with self._lock:
                 self._response = None

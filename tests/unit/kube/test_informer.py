@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from modelrollout.kube import informer
@@ -49,14 +50,17 @@ class Stream:
 class Cluster:
     """Answers the list calls: the lists in order, and the watches in order."""
 
-    def __init__(self, lists: list[list[dict[str, Any]]], watches: list[Stream]) -> None:
+    def __init__(self, lists: list[list[dict[str, Any]]], watches: list[Stream | client.ApiException]) -> None:
         self.lists, self.watches = lists, watches
         self.calls: list[dict[str, Any]] = []
 
     def list_all(self, **options: Any) -> Any:
         self.calls.append(options)
         if options.get("watch"):
-            return self.watches.pop(0)
+            answer = self.watches.pop(0)
+            if isinstance(answer, client.ApiException):
+                raise answer
+            return answer
         items = self.lists[0]
         version = max((int(i["metadata"]["resourceVersion"]) for i in items), default=1)
         start = int(options.get("_continue") or 0)
@@ -80,10 +84,10 @@ class Sink:
         self.seen.append((event, obj["metadata"]["name"]))
 
 
-def test_it_lists_watches_from_there_lists_again_when_gone_and_stops() -> None:
+def test_it_lists_watches_from_there_lists_again_when_gone_and_stops(caplog: pytest.LogCaptureFixture) -> None:
     blocked = threading.Event()
     cluster = Cluster(
-        lists=[[item("a", 3), item("c", 2)], [item("b", 9)]],
+        lists=[[item("a", 3), item("c", 2)], [item("b", 9)], [item("b", 9)]],
         watches=[
             Stream(
                 [
@@ -93,6 +97,7 @@ def test_it_lists_watches_from_there_lists_again_when_gone_and_stops() -> None:
                 ]
             ),
             Stream([{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}]),
+            client.ApiException(status=410, reason="Gone"),
             Stream([{"type": "MODIFIED", "object": item("b", 10) | {"note": "naïve ☃"}}], then_block=blocked),
         ],
     )
@@ -109,10 +114,12 @@ def test_it_lists_watches_from_there_lists_again_when_gone_and_stops() -> None:
         ("ADDED", "b"),
         ("DELETED", "a"),
         ("list", (["b"], "9")),
+        ("list", (["b"], "9")),
         ("MODIFIED", "b"),
     ]
+    assert not caplog.records, "a version gone is no failure: listed again at once, nothing logged"
     watches = [c for c in cluster.calls if c.get("watch")]
-    assert [c["resource_version"] for c in watches] == ["3", "8", "9"], "on from the last seen; from the new list"
+    assert [c["resource_version"] for c in watches] == ["3", "8", "9", "9"], "on from the last seen; from each new list"
     assert all(c["label_selector"] == "owner" and c["allow_watch_bookmarks"] for c in watches)
 
 
