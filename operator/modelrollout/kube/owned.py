@@ -83,8 +83,8 @@ class OwnedReader(Protocol):
 
 
 class Listing:
-    """LISTs what a resource owns at every tick: for an operator that watches only some namespaces, which
-    may not list across all of them, and for tests that count a tick's requests."""
+    """LISTs what a resource owns at every tick: where no store is kept (a kind built without one, as the
+    unit tests build it to count a tick's requests)."""
 
     def owned(self, api: client.ApiClient, namespace: str, name: str, *, with_jobs: bool) -> Owned:
         return read_owned(api, namespace, name, with_jobs=with_jobs)
