@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from e2e.harness.scenario import Namespace, namespace
+from modelrollout.engine import owners
 from modelrollout.kube import informer
 from modelrollout.kube.informer import Informer
 from modelrollout.kube.ownedstore import OwnedStore
@@ -59,7 +60,7 @@ def test_the_store_follows_the_cluster_by_list_and_watch(api: client.ApiClient, 
     core.create_namespaced_service(space.name, service("before", "returns"))
     core.create_namespaced_service(space.name, {**service("unlabelled", "x"), "metadata": {"name": "unlabelled"}})
     told = Told()
-    store = OwnedStore(LABEL, [kind.plural for kind in KINDS], told)
+    store = OwnedStore(LABEL, {owned.plural: owned.kept for owned in owners.OWNED}, told)
     informers = [Informer(api, kind, store, label_selector=LABEL, watch_seconds=30) for kind in KINDS]
     for one in informers:
         one.start()

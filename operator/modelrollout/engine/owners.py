@@ -40,10 +40,10 @@ from modelrollout.engine.controller import Controller
 from modelrollout.kube import informer
 from modelrollout.kube.client import api_client, on_write
 from modelrollout.kube.informer import Informer
+from modelrollout.kube.owned import Obj
 from modelrollout.kube.ownedstore import OwnedStore
 
 Fingerprint = Callable[[Mapping[str, Any]], tuple[Any, ...]]
-Obj = dict[str, Any]
 
 
 def deployment(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -149,20 +149,21 @@ class Fingerprints:
             self._ours[key] = version
 
 
-def own_write(fingerprints: Fingerprints, owner_label: str, written: Mapping[str, Any]) -> None:
-    """Note the version of an owned object the operator wrote, as the API server answered, so its echo is no news."""
+def own_write(fingerprints: Fingerprints, owner_label: str, written: Mapping[str, Any]) -> OwnedKind | None:
+    """Note the version of an owned object the operator wrote, as the API server answered, so its echo is no
+    news; returns its kind, or None when it is not an owned object."""
     owned = _BY_KIND.get(str(written.get("kind")))
     meta = written.get("metadata") or {}
     if owned is None or owner_label not in (meta.get("labels") or {}) or not meta.get("resourceVersion"):
-        return
+        return None
     fingerprints.wrote((owned.plural, str(meta.get("namespace")), str(meta.get("name"))), str(meta["resourceVersion"]))
+    return owned
 
 
 def watch_owned(controller: Controller, owner_label: str, settings: Settings) -> OwnedStore:
     """Keep what ModelDeployments own in memory, and poke the owner when an object it owns appears, goes, or
     changes in a way its decisions read; returns the store its ticks read."""
     fingerprints = Fingerprints()
-    on_write(lambda written: own_write(fingerprints, owner_label, written))
 
     def changed(plural: str, obj: Mapping[str, Any], gone: bool) -> None:
         meta = obj.get("metadata") or {}
@@ -176,7 +177,13 @@ def watch_owned(controller: Controller, owner_label: str, settings: Settings) ->
     scopes, keeps = watch_scopes(settings.namespaces)
     kept = {owned.plural: owned.kept for owned in OWNED}
     store = OwnedStore(owner_label, kept, changed, scopes=scopes, keeps=keeps)
-    on_write(store.wrote)
+
+    def wrote(written: Obj) -> None:
+        owned = own_write(fingerprints, owner_label, written)
+        if owned is not None:
+            store.wrote(owned.plural, written)
+
+    on_write(wrote)
     informers = [
         Informer(
             api_client(),

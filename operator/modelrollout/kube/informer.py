@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from kubernetes import client
 
 from modelrollout.kube.client import is_status
+from modelrollout.kube.owned import without_managed_fields
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Informer:
             paging = {"_continue": token} if token else {}
             response = self._call(label_selector=self._selector, limit=PAGE, _preload_content=False, **paging)
             listed = json.loads(response.data)
-            items += [_slim(item) for item in listed.get("items") or []]
+            items += [without_managed_fields(item) for item in listed.get("items") or []]
             token = listed["metadata"].get("continue")
             if not token:
                 break
@@ -185,7 +186,7 @@ class Informer:
                     raise RuntimeError(f"watch of {self.kind.plural} failed: {obj.get('message')}")
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    self._sink.changed(self.kind.plural, kind, _slim(obj))
+                    self._sink.changed(self.kind.plural, kind, without_managed_fields(obj))
         finally:
             with self._lock:
                 self._response = None
@@ -221,11 +222,3 @@ def _lines(response: Any) -> Iterator[bytes]:
         yield from (line for line in lines if line.strip())
     if pending.strip():
         yield pending
-
-
-def _slim(obj: Obj) -> Obj:
-    """Without the server-side-apply bookkeeping, which is most of an object's size and read by no one."""
-    metadata = obj.get("metadata")
-    if isinstance(metadata, dict) and "managedFields" in metadata:
-        obj["metadata"] = {key: value for key, value in metadata.items() if key != "managedFields"}
-    return obj

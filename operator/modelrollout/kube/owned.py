@@ -50,6 +50,14 @@ class Owned:
         return int((found.get("status") or {}).get("availableReplicas") or 0) > 0
 
 
+def without_managed_fields(obj: Obj) -> Obj:
+    """The object without its server-side-apply bookkeeping, which is most of its size and read by no one."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return obj
+    return {**obj, "metadata": {key: value for key, value in metadata.items() if key != "managedFields"}}
+
+
 def _items(response: Any) -> dict[str, Obj]:
     """A list's items by name, read as JSON: the client's typed models, turned back into dicts, cost
     the operator about fifteen times the CPU for the same objects."""

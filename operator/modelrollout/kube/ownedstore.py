@@ -23,20 +23,12 @@ from typing import Any
 
 from kubernetes import client
 
-from modelrollout.kube.owned import Obj, Owned, read_owned
+from modelrollout.kube.owned import Obj, Owned, read_owned, without_managed_fields
 
 Key = tuple[str, str]
 """An object's namespace and name."""
 Changed = Callable[[str, Obj, bool], None]
 """Told ``(plural, object, gone)`` after the store has taken in a change, to reconcile its owner."""
-
-PLURALS = {
-    "Deployment": "deployments",
-    "Service": "services",
-    "ControllerRevision": "controllerrevisions",
-    "Job": "jobs",
-}
-"""The plural of each kind the API server may answer a write with."""
 
 
 class OwnedStore:
@@ -45,21 +37,19 @@ class OwnedStore:
     def __init__(
         self,
         owner_label: str,
-        plurals: Iterable[str] | Mapping[str, Callable[[Obj], Obj]],
+        kept: Mapping[str, Callable[[Obj], Obj]],
         on_change: Changed,
         *,
         scopes: Iterable[str | None] = (None,),
         keeps: Callable[[str], bool] = lambda namespace: True,
     ) -> None:
-        """``plurals`` are the kinds kept, each whole or (a mapping) as its function keeps it; ``scopes`` are
-        the namespaces listed one by one (None: all at once); of what they list, only the namespaces
-        ``keeps`` are kept."""
+        """``kept`` names the kinds kept by plural, each with what of an object is kept; ``scopes`` are the
+        namespaces listed one by one (None: all at once); of what they list, only the namespaces ``keeps``
+        are kept."""
         self._owner_label = owner_label
         self._on_change = on_change
         self._keeps = keeps
-        self._kept: dict[str, Callable[[Obj], Obj]] = (
-            dict(plurals) if isinstance(plurals, Mapping) else {plural: _whole for plural in plurals}
-        )
+        self._kept = dict(kept)
         self._objects: dict[str, dict[Key, Obj]] = {plural: {} for plural in self._kept}
         self._by_owner: dict[tuple[str, str, str], set[str]] = {}
         self._tombstones: dict[tuple[str, str, str], str] = {}
@@ -94,8 +84,7 @@ class OwnedStore:
     def replaced(self, plural: str, namespace: str | None, items: list[Obj], version: str) -> None:
         """A list: its items are the kind's whole contents (in ``namespace``; None: in all), save what this
         process wrote after it."""
-        kept = self._kept[plural]
-        listed = {_key(item): kept(item) for item in items if self._keeps(_key(item)[0])}
+        listed = {_key(item): self._stored(plural, item) for item in items if self._keeps(_key(item)[0])}
 
         def in_scope(key: Key) -> bool:
             return namespace is None or key[0] == namespace
@@ -137,25 +126,23 @@ class OwnedStore:
                     self._unindex(plural, removed)
             else:
                 self._tombstones.pop((plural, *key), None)
-                self._put(plural, key, self._kept[plural](obj))
+                self._put(plural, key, self._stored(plural, obj))
         self._on_change(plural, obj, event == "DELETED")
 
-    def wrote(self, written: Mapping[str, Any]) -> None:
-        """The API server's answer to one of the operator's writes: the object as it now stands."""
-        plural = PLURALS.get(str(written.get("kind")))
-        labels = (written.get("metadata") or {}).get("labels") or {}
-        if plural not in self._objects or self._owner_label not in labels:
-            return
-        obj = dict(written)
-        obj["metadata"] = {k: v for k, v in written["metadata"].items() if k != "managedFields"}
-        key = _key(obj)
-        if not self._keeps(key[0]):
+    def wrote(self, plural: str, written: Obj) -> None:
+        """The API server's answer to one of the operator's writes of a ``plural``: the object as it now stands."""
+        key = _key(written)
+        if plural not in self._objects or self._owner(written) is None or not self._keeps(key[0]):
             return
         with self._lock:
             tombstone = self._tombstones.get((plural, *key))
-            if tombstone is not None and not _newer(_version(obj), tombstone):
+            if tombstone is not None and not _newer(_version(written), tombstone):
                 return
-            self._put(plural, key, self._kept[plural](obj))
+            self._put(plural, key, self._stored(plural, written))
+
+    def _stored(self, plural: str, obj: Obj) -> Obj:
+        """What is kept of ``obj``: what its kind keeps, without the server-side-apply bookkeeping."""
+        return self._kept[plural](without_managed_fields(obj))
 
     def _put(self, plural: str, key: Key, obj: Obj) -> None:
         current = self._objects[plural].get(key)
@@ -190,10 +177,6 @@ class OwnedStore:
     def _owner(self, obj: Obj) -> str | None:
         owner = ((obj.get("metadata") or {}).get("labels") or {}).get(self._owner_label)
         return str(owner) if owner else None
-
-
-def _whole(obj: Obj) -> Obj:
-    return obj
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

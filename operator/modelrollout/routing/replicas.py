@@ -136,8 +136,7 @@ class ReplicasRouter:
     def _replicas(self, deployment: str) -> int:
         cached = self._known(deployment) if self._known is not None else None
         if cached is not None:
-            replicas = (cached.get("spec") or {}).get("replicas")
-            return 1 if replicas is None else int(replicas)
+            return _count((cached.get("spec") or {}).get("replicas"))
         try:
             found = self._apps.read_namespaced_deployment(deployment, self._namespace)
         except ApiException as error:
@@ -157,7 +156,11 @@ class ReplicasRouter:
 
 
 def _replicas_of(deployment: Any) -> int:
-    replicas = deployment.spec.replicas if deployment.spec else None
+    return _count(deployment.spec.replicas if deployment.spec else None)
+
+
+def _count(replicas: Any) -> int:
+    """A Deployment's ``spec.replicas``: the API server's default, 1, when unset."""
     return 1 if replicas is None else int(replicas)
 
 

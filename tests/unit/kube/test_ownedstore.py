@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from modelrollout.engine.owners import kept_whole
 from modelrollout.kube.owned import Owned
 from modelrollout.kube.ownedstore import OwnedStore
 from tests.support.apiserver import InMemoryApiServer
 
 LABEL = "modelrollout.dev/model-deployment"
-PLURALS = ("deployments", "services", "controllerrevisions", "jobs")
+PLURALS = dict.fromkeys(("deployments", "services", "controllerrevisions", "jobs"), kept_whole)
 
 
 def obj(name: str, version: int, *, owner: str = "returns", kind: str = "Deployment", **extra: Any) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def test_a_list_replaces_the_kind_and_tells_of_what_went(store: OwnedStore, told
 
 
 def test_a_write_answered_after_the_list_survives_it(store: OwnedStore) -> None:
-    store.wrote(obj("returns-c", 12))
+    store.wrote("deployments", obj("returns-c", 12))
     store.replaced("deployments", None, [], "10")
     assert set(owned(store).deployments) == {"returns-c"}, "created after the list was taken"
     store.replaced("deployments", None, [], "13")
@@ -100,7 +101,7 @@ def test_a_write_answered_after_the_list_survives_it(store: OwnedStore) -> None:
 
 def test_our_write_is_read_before_its_event_and_an_older_event_does_not_undo_it(store: OwnedStore) -> None:
     store.changed("deployments", "ADDED", obj("returns-a", 5, spec={"replicas": 1}))
-    store.wrote(obj("returns-a", 9, spec={"replicas": 3}))
+    store.wrote("deployments", obj("returns-a", 9, spec={"replicas": 3}))
     assert owned(store).deployments["returns-a"]["spec"] == {"replicas": 3}
     store.changed("deployments", "MODIFIED", obj("returns-a", 7, spec={"replicas": 1}))
     assert owned(store).deployments["returns-a"]["spec"] == {"replicas": 3}, "the event is older than the write"
@@ -111,16 +112,18 @@ def test_our_write_is_read_before_its_event_and_an_older_event_does_not_undo_it(
 def test_a_write_answered_before_a_deletion_does_not_bring_the_object_back(store: OwnedStore) -> None:
     store.changed("deployments", "ADDED", obj("returns-a", 5))
     store.changed("deployments", "DELETED", obj("returns-a", 9))
-    store.wrote(obj("returns-a", 8))
+    store.wrote("deployments", obj("returns-a", 8))
     assert owned(store).deployments == {}
-    store.wrote(obj("returns-a", 12))
+    store.wrote("deployments", obj("returns-a", 12))
     assert set(owned(store).deployments) == {"returns-a"}, "created again since"
 
 
 def test_what_is_stored_has_no_managed_fields_and_writes_of_others_are_ignored(store: OwnedStore) -> None:
-    store.wrote(obj("returns-a", 5))
-    store.wrote({"kind": "Deployment", "metadata": {"namespace": "ns", "name": "theirs", "resourceVersion": "6"}})
-    store.wrote(obj("returns-cm", 7, kind="ConfigMap"))
+    store.wrote("deployments", obj("returns-a", 5))
+    store.wrote(
+        "deployments", {"kind": "Deployment", "metadata": {"namespace": "ns", "name": "theirs", "resourceVersion": "6"}}
+    )
+    store.wrote("configmaps", obj("returns-cm", 7, kind="ConfigMap"))
     assert "managedFields" not in (store.deployment("ns", "returns-a") or {})["metadata"]
     assert store.deployment("ns", "theirs") is None
 
@@ -141,7 +144,9 @@ def test_versions_that_are_not_numbers_are_not_compared(store: OwnedStore) -> No
 
 
 def test_namespaces_listed_one_by_one_are_replaced_one_by_one_and_others_are_not_kept(told: Told) -> None:
-    store = OwnedStore(LABEL, ["deployments"], told, scopes=["ns", "other"], keeps=lambda n: n != "elsewhere")
+    store = OwnedStore(
+        LABEL, {"deployments": kept_whole}, told, scopes=["ns", "other"], keeps=lambda n: n != "elsewhere"
+    )
     store.replaced("deployments", "ns", [obj("returns-a", 5)], "5")
     assert not store.synced(), "one namespace is not listed yet"
     elsewhere = obj("returns-x", 6)
@@ -165,6 +170,6 @@ def test_each_feed_keeps_only_what_the_kind_keeps(told: Told) -> None:
     store = OwnedStore(LABEL, {"deployments": no_spec}, told)
     store.replaced("deployments", None, [obj("listed", 5, spec={"a": 1})], "5")
     store.changed("deployments", "ADDED", obj("watched", 6, spec={"a": 1}))
-    store.wrote(obj("written", 7, spec={"a": 1}))
+    store.wrote("deployments", obj("written", 7, spec={"a": 1}))
     for name in ("listed", "watched", "written"):
         assert "spec" not in (store.deployment("ns", name) or {"spec": "missing"}), name
