@@ -363,7 +363,10 @@ def main() -> int:
                     log(f"{args.label}: growing the fleet to {size}")
                     started = time.monotonic()
                     fleet.grow(size)
-                    wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), timeout=600 + size)
+                    # Reading every status is itself load on the API server being measured (at 10,000, every 2 s it
+                    # would serialise all 10,000 ModelDeployments), so the polls are spaced with the fleet's size.
+                    every = max(2.0, size / 500)
+                    wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), 600 + size, every)
                     log(f"{size} Healthy after {time.monotonic() - started:.0f} s")
                     if not args.peer and queue_depth(port) is not None:
                         wait_until("an empty work queue", lambda: queue_depth(port) == 0, 1800, every=1.0)
@@ -390,7 +393,8 @@ def main() -> int:
                     log(rows[-1])
                     used |= set(changed)
                 if args.burst:
-                    wait_until("the fleet at rest again", functools.partial(fleet.all_healthy, sizes[-1]), 900)
+                    at_rest = functools.partial(fleet.all_healthy, sizes[-1])
+                    wait_until("the fleet at rest again", at_rest, 900, max(2.0, sizes[-1] / 500))
                     unused = [item for item in fleet.names if item not in used]
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
