@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from bench import growth  # noqa: E402
-from bench.fleet import Fleet, metadata_list, wait_until  # noqa: E402
+from bench.fleet import Fleet, wait_until  # noqa: E402
 from bench.peers import argo, argo_fleet  # noqa: E402
 
 from e2e.harness.operator import OperatorProcess  # noqa: E402
@@ -192,6 +192,21 @@ def control_plane_rss() -> dict[str, float]:
     return found
 
 
+CONTROL_PLANE_CPU = (*CONTROL_PLANE, "kube-controller", "kube-scheduler", "kwok")
+"""Every process of the local control plane, by ``/proc`` name (the controller manager's is cut at 15 bytes)."""
+
+
+def control_plane_cpu() -> dict[str, float]:
+    """CPU seconds (user and system) each control-plane process has used so far."""
+    found: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
+            if name in CONTROL_PLANE_CPU:
+                found[name] = found.get(name, 0.0) + cpu_seconds(int(stat.parent.name))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -239,12 +254,10 @@ class ModelDeployments(Fleet):
         """The canary at 0 replicas, and the status at 0%."""
         return int(self.status(item).get("canaryWeight") or 0) == 0 and self.canary_replicas(item, canary) == 0
 
-    def workloads_by_owner(self) -> dict[tuple[str, str], int]:
-        per_owner: dict[tuple[str, str], int] = {}
-        for meta in metadata_list(self.api, "/apis/apps/v1/deployments", OWNER_LABEL):
-            owner = (meta["namespace"], meta["labels"][OWNER_LABEL])
-            per_owner[owner] = per_owner.get(owner, 0) + 1
-        return per_owner
+    workload_path, workload_selector = "/apis/apps/v1/deployments", OWNER_LABEL
+
+    def owner_of(self, meta: dict[str, Any]) -> tuple[str, str]:
+        return meta["namespace"], meta["labels"][OWNER_LABEL]
 
 
 def no_earlier_fleet(api: client.ApiClient) -> bool:
@@ -399,8 +412,15 @@ def main() -> int:
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
                     before_burst, calls = dispatched_by_flow(local), requests_by_call(local)
+                    plane_cpu, own_cpu = control_plane_cpu(), cpu_seconds(pid)
                     with profiled(pid, args.profile):
                         rolled_back, created = fleet.burst(burst, victim)
+                    used_cpu = {name: cpu - plane_cpu.get(name, 0.0) for name, cpu in control_plane_cpu().items()}
+                    used_cpu["controller"] = cpu_seconds(pid) - own_cpu
+                    log(
+                        "during the burst, CPU seconds: "
+                        + ", ".join(f"{name} {cpu:.0f}" for name, cpu in sorted(used_cpu.items(), key=lambda x: -x[1]))
+                    )
                     during, after = dispatched_by_flow(local), requests_by_call(local)
                     by_flow = sorted(((during[f] - before_burst.get(f, 0.0), f) for f in during), reverse=True)[:6]
                     log("during the burst, requests by flow schema: " + ", ".join(f"{f}: {n:.0f}" for n, f in by_flow))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.fleet import Fleet, metadata_list, wait_until
+from bench.fleet import Fleet, wait_until
 from kubernetes import client
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "rollouts"
@@ -122,13 +122,11 @@ class ArgoFleet(Fleet):
         """The canary ReplicaSet at 0 replicas (a basic canary has no weight apart from its replicas)."""
         return (client.AppsV1Api(self.api).read_namespaced_replica_set(canary, item[0]).spec.replicas or 0) == 0
 
-    def workloads_by_owner(self) -> dict[tuple[str, str], int]:
-        per_owner: dict[tuple[str, str], int] = {}
-        for meta in metadata_list(self.api, "/apis/apps/v1/replicasets", FLEET_LABEL):
-            owners = meta.get("ownerReferences") or [{}]
-            key = (meta["namespace"], owners[0].get("name", ""))
-            per_owner[key] = per_owner.get(key, 0) + 1
-        return per_owner
+    workload_path, workload_selector = "/apis/apps/v1/replicasets", FLEET_LABEL
+
+    def owner_of(self, meta: dict[str, Any]) -> tuple[str, str]:
+        owners = meta.get("ownerReferences") or [{}]
+        return meta["namespace"], str(owners[0].get("name", ""))
 
     def workloads_of(self, item: tuple[str, str]) -> set[str]:
         namespace, name = item
