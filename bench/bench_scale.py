@@ -44,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,31 +179,28 @@ def requests_by_call(local: LocalCluster) -> dict[tuple[str, str], float]:
 
 
 CONTROL_PLANE = ("kube-apiserver", "etcd")
-
-
-def control_plane_rss() -> dict[str, float]:
-    """RSS of the local control plane's API server and etcd, by process name (they run on this machine)."""
-    found: dict[str, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
-            if name in CONTROL_PLANE:
-                found[name] = found.get(name, 0.0) + rss_mib(int(stat.parent.name))
-    return found
-
-
 CONTROL_PLANE_CPU = (*CONTROL_PLANE, "kube-controller", "kube-scheduler", "kwok")
 """Every process of the local control plane, by ``/proc`` name (the controller manager's is cut at 15 bytes)."""
 
 
+def control_plane_rss() -> dict[str, float]:
+    """RSS of the local control plane's API server and etcd, by process name (they run on this machine)."""
+    return by_process(CONTROL_PLANE, rss_mib)
+
+
 def control_plane_cpu() -> dict[str, float]:
     """CPU seconds (user and system) each control-plane process has used so far."""
+    return by_process(CONTROL_PLANE_CPU, cpu_seconds)
+
+
+def by_process(names: tuple[str, ...], measure: Callable[[int], float]) -> dict[str, float]:
+    """``measure`` of every process named one of ``names``, summed by name."""
     found: dict[str, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
-            if name in CONTROL_PLANE_CPU:
-                found[name] = found.get(name, 0.0) + cpu_seconds(int(stat.parent.name))
+            if name in names:
+                found[name] = found.get(name, 0.0) + measure(int(stat.parent.name))
     return found
 
 
