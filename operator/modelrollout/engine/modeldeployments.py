@@ -95,18 +95,11 @@ class ModelDeployments:
         return router != "replicas" or rollout.waits_for_ready_pods(status)
 
     def priority(self, body: Mapping[str, Any]) -> Priority:
-        """An abort to carry out first, then a canary with traffic whose next look may roll it back.
-
-        Only guardrails and circuit breakers roll a canary back on their own. A canary with neither waits in
-        line with the rest: its next tick can only move it on, and putting it first made a burst of changes
-        wait behind the steps of the canaries the burst had started.
-        """
+        """An abort to carry out first, then a canary with traffic, whose next look may roll it back."""
         annotations = (body.get("metadata") or {}).get("annotations") or {}
         if annotations.get(ACTION_ANNOTATION) == "abort":
             return Priority.ROLLBACK
-        spec = body.get("spec") or {}
-        guarded = spec.get("circuitBreaker") or (spec.get("analysis") or {}).get("metrics")
-        if guarded and int((body.get("status") or {}).get("canaryWeight") or 0) > 0:
+        if int((body.get("status") or {}).get("canaryWeight") or 0) > 0:
             return Priority.IN_TRAFFIC
         return Priority.NORMAL
 

@@ -38,7 +38,7 @@ class Priority(IntEnum):
     ROLLBACK = 0
     """Traffic to take off a canary now: an abort the user asked for."""
     IN_TRAFFIC = 1
-    """A canary serving traffic under guardrails or a circuit breaker: its next look may roll it back."""
+    """A canary serving traffic: its next look may find it degraded and roll it back."""
     NORMAL = 2
 
 
