@@ -71,24 +71,24 @@ def rollout(name: str, version: str) -> dict[str, Any]:
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name, FLEET_LABEL: "argo"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": "ghcr.io/modelrollout/model-server:0.1.0",
-                            "env": [{"name": "MODEL_VERSION", "value": version}],
-                        }
-                    ]
-                },
+                "spec": {"containers": [_container(version)]},
             },
             "strategy": {"canary": {"steps": steps}},
         },
     }
 
 
+def _container(version: str) -> dict[str, Any]:
+    return {
+        "name": "server",
+        "image": "ghcr.io/modelrollout/model-server:0.1.0",
+        "env": [{"name": "MODEL_VERSION", "value": version}],
+    }
+
+
 def _version_patch(version: str) -> dict[str, Any]:
-    container = {"name": "server", "env": [{"name": "MODEL_VERSION", "value": version}]}
-    return {"spec": {"template": {"spec": {"containers": [container]}}}}
+    """The whole container: a JSON merge patch replaces a list, so a container without its image is invalid."""
+    return {"spec": {"template": {"spec": {"containers": [_container(version)]}}}}
 
 
 class ArgoFleet(Fleet):
