@@ -257,6 +257,13 @@ class ModelDeployments(Fleet):
         return meta["namespace"], meta["labels"][OWNER_LABEL]
 
 
+def poll_seconds(size: int) -> float:
+    """How often to read every status of a fleet of ``size``: the reads are themselves load on the API server
+    being measured (at 10,000, every 2 s would serialise all 10,000 ModelDeployments), so they are spaced
+    with the fleet's size."""
+    return max(2.0, size / 500)
+
+
 def no_earlier_fleet(api: client.ApiClient) -> bool:
     names = [ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items]
     return not [name for name in names if name.startswith("mrscale") and name != SYSTEM_NAMESPACE]
@@ -373,10 +380,8 @@ def main() -> int:
                     log(f"{args.label}: growing the fleet to {size}")
                     started = time.monotonic()
                     fleet.grow(size)
-                    # Reading every status is itself load on the API server being measured (at 10,000, every 2 s it
-                    # would serialise all 10,000 ModelDeployments), so the polls are spaced with the fleet's size.
-                    every = max(2.0, size / 500)
-                    wait_until(f"{size} Healthy", functools.partial(fleet.all_healthy, size), 600 + size, every)
+                    healthy = functools.partial(fleet.all_healthy, size)
+                    wait_until(f"{size} Healthy", healthy, 600 + size, poll_seconds(size))
                     log(f"{size} Healthy after {time.monotonic() - started:.0f} s")
                     if not args.peer and queue_depth(port) is not None:
                         wait_until("an empty work queue", lambda: queue_depth(port) == 0, 1800, every=1.0)
@@ -404,7 +409,7 @@ def main() -> int:
                     used |= set(changed)
                 if args.burst:
                     at_rest = functools.partial(fleet.all_healthy, sizes[-1])
-                    wait_until("the fleet at rest again", at_rest, 900, max(2.0, sizes[-1] / 500))
+                    wait_until("the fleet at rest again", at_rest, 900, poll_seconds(sizes[-1]))
                     unused = [item for item in fleet.names if item not in used]
                     victim, burst = unused[0], rng.sample(unused[1:], args.burst)
                     log(f"{args.label}: {args.burst} changes at once, and an abort of a canary in traffic meanwhile")
