@@ -28,6 +28,7 @@ _.clusterwide
 # kopf calls the DiffBaseStorage methods that engine/reconciler.NoDiffBaseStorage overrides.
 _.fetch
 _.store
+_.build
 
 # A parameter of the core.decisions.Status Protocol, mirroring pydantic's BaseModel.model_copy signature.
 _.deep
