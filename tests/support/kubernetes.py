@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes.client import ApiException
 
+from modelrollout.api.events import PendingEvent
 from modelrollout.engine.resources import PatchType
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION
 
@@ -113,6 +114,13 @@ class InMemoryResources:
         stored["status"] = apply_merge_patch(stored.get("status"), patch["status"])
         stored["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(stored)
+
+    def clear_outbox(
+        self, plural: str, namespace: str, name: str, *, uid: str, through: int, remaining: Sequence[PendingEvent]
+    ) -> None:
+        del uid, through
+        outbox = [pending.model_dump(mode="json", by_alias=True) for pending in remaining]
+        self.patch_status(plural, namespace, name, {"status": {"pendingEvents": outbox}})
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         code = self.refuse.get(event["reason"])

@@ -15,6 +15,8 @@ from pydantic import Field
 
 from modelrollout.api.base import StatusModel
 
+OUTBOX_FIELD = "pendingEvents"
+"""The status field that holds the outbox."""
 OUTBOX_LIMIT = 16
 """Pending Events kept at most; only a long refusal to post (quota, RBAC) fills it, and the oldest go first."""
 

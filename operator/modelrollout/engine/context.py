@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from modelrollout.config import Settings
 from modelrollout.engine.freshness import WatchFreshness
+from modelrollout.engine.tickwrites import HeldClearings
 from modelrollout.metrics.source import MetricSource
 
 RETRY_BASE_SECONDS = 1.0
@@ -28,6 +29,8 @@ class Context:
     metrics: MetricSource
     freshness: WatchFreshness = field(default_factory=WatchFreshness)
     """Shared by the kinds: a DriftMonitor's action writes to the ModelDeployment it targets."""
+    clearings: HeldClearings = field(default_factory=HeldClearings)
+    """The outbox clearings waiting for a status write to ride on (:mod:`modelrollout.engine.tickwrites`)."""
     _last_sync: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _failures: dict[tuple[str, str, str], _Failure] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

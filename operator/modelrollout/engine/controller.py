@@ -34,7 +34,7 @@ import kopf
 
 from modelrollout import GROUP, VERSION
 from modelrollout.engine.context import RETRY_CAP_SECONDS
-from modelrollout.engine.queue import WorkQueue
+from modelrollout.engine.queue import Priority, WorkQueue
 from modelrollout.engine.reconciler import Reconciler
 from modelrollout.engine.sharding import MEMO_KEY, Membership
 
@@ -57,6 +57,7 @@ class Controller:
         self._lock = threading.Lock()
         self._shards: Membership | None = None
         self._freshness = reconciler.context.freshness
+        self._clearings = reconciler.context.clearings
 
     def seen(self, body: Mapping[str, Any]) -> None:
         """A watch event: keep the body, and reconcile the resource."""
@@ -75,6 +76,7 @@ class Controller:
             self._store.pop((namespace, name), None)
             self._forced.discard((namespace, name))
         self._freshness.forget((self.reconciler.kind.plural, namespace, name))
+        self._clearings.forget((self.reconciler.kind.plural, namespace, name))
 
     def poke(self, namespace: str, name: str) -> None:
         """Something the resource owns changed: reconcile it in full, quiet or not."""
@@ -98,6 +100,7 @@ class Controller:
     def _catch_up(self, gained: Callable[[str], bool]) -> None:
         """Shards were gained: reconcile their stored resources, as at start-up (another replica had them)."""
         self._freshness.doubt(gained)
+        self._clearings.doubt(gained)
         with self._lock:
             keys = [(key, self.reconciler.kind.priority(body)) for key, body in self._store.items() if gained(key[0])]
         for key, priority in keys:
@@ -131,7 +134,13 @@ class Controller:
         except Exception:  # a status the watch delivered but the model refuses: look again after the cap
             logger.exception("%s/%s: cannot tell when to look again", *key)
             wake = RETRY_CAP_SECONDS
-        if wake is not None:
+        # A held outbox clearing (engine/tickwrites.py) is sent by a later tick: an active resource's next one,
+        # else one that waits until nothing else is queued, so that in a burst it can still ride on a write.
+        clearing = self._clearings.due_in((self.reconciler.kind.plural, *key))
+        active = wake is not None and wake <= self.reconciler.context.settings.tick_seconds
+        if clearing is not None and not active and (wake is None or clearing < wake):
+            self.queue.add_after(key, clearing, priority=Priority.IDLE)
+        elif wake is not None:
             self.queue.add_after(key, wake, priority=self.reconciler.kind.priority(latest))
 
 

@@ -40,6 +40,8 @@ class Priority(IntEnum):
     IN_TRAFFIC = 1
     """A canary serving traffic: its next look may find it degraded and roll it back."""
     NORMAL = 2
+    IDLE = 3
+    """Bookkeeping that may wait until nothing else is queued: an outbox clearing no status write picked up."""
 
 
 class WorkQueue:
@@ -90,7 +92,7 @@ class WorkQueue:
         """Process ``key`` soon, after the keys queued with a higher ``priority``."""
         telemetry.workqueue_adds_total.labels(self._name).inc()
         with self._lock:
-            priority = min(priority, self._asked.get(key, Priority.NORMAL))
+            priority = min(priority, self._asked.get(key, priority))
             self._asked[key] = priority
             if key in self._processing:
                 self._dirty.add(key)

@@ -176,16 +176,17 @@ class Reconciler(Generic[SpecT, StatusT]):
         or None when the resource was quiet or the tick failed. ``force`` skips the quiet check (an
         object it owns changed); ``fresh`` says ``body`` holds our own last write, so it is not read again."""
         api = self._api()
-        writes = TickWrites(self._resources(api), self.context.freshness)
+        writes = TickWrites(self._resources(api), self.context.freshness, self.context.clearings)
         tick = Tick(self.context, api, writes, dict(body), now or datetime.now(UTC))
         key = (self.kind.name, tick.namespace, tick.name)
         if self.context.backing_off(*key, tick.generation):
             return None
         try:
-            if not force and self._quiet(tick):
+            if not force and self._quiet(tick, writes):
+                writes.send_due(self.kind.plural, tick.namespace, tick.name)
                 return None
-            status = self._run(tick, fresh=fresh)
-            writes.flush()
+            status = self._run(tick, writes, fresh=fresh)
+            writes.send_due(self.kind.plural, tick.namespace, tick.name)
         except Exception as error:  # the point: no error escapes a tick
             delay = self.context.failed(*key, tick.generation)
             reason, message = describe(error)
@@ -200,8 +201,10 @@ class Reconciler(Generic[SpecT, StatusT]):
             self._set_reconciled(tick, writes, "True", RECONCILED, "")
         return status
 
-    def _quiet(self, tick: Tick) -> bool:
-        cached = parse_status(self.kind.status_model, tick.body.get("status"))
+    def _quiet(self, tick: Tick, writes: TickWrites) -> bool:
+        cached = writes.unposted(
+            self.kind.plural, tick.body, parse_status(self.kind.status_model, tick.body.get("status"))
+        )
         if cached.observed_generation != tick.generation or ACTION_ANNOTATION in tick.annotations:
             return False
         if cached.pending_events:  # Events recorded before a crash: posted before anything else
@@ -229,16 +232,15 @@ class Reconciler(Generic[SpecT, StatusT]):
             return settings.tick_seconds
         return settings.resync_seconds if self.kind.resyncs(spec, current) else None
 
-    def _run(self, tick: Tick, *, fresh: bool) -> StatusT:
+    def _run(self, tick: Tick, writes: TickWrites, *, fresh: bool) -> StatusT:
         started = time.monotonic()
         kind = self.kind
         if fresh:  # a copy: the tick must not change the store's
             tick.body = copy.deepcopy(tick.body)
         else:
             tick.body = tick.resources.get(kind.plural, tick.namespace, tick.name)
-        status = post_outbox(
-            tick.resources, kind.plural, tick.body, parse_status(kind.status_model, tick.body.get("status"))
-        )
+        recorded = writes.unposted(kind.plural, tick.body, parse_status(kind.status_model, tick.body.get("status")))
+        status = post_outbox(tick.resources, kind.plural, tick.body, recorded)
         try:
             spec = kind.spec_model.model_validate(tick.body.get("spec") or {})
         except ValidationError as error:
@@ -280,7 +282,7 @@ class Reconciler(Generic[SpecT, StatusT]):
         plural = self.kind.plural
         try:
             fresh = writes.get(plural, tick.namespace, tick.name)
-            status = parse_status(self.kind.status_model, fresh.get("status"))
+            status = writes.unposted(plural, fresh, parse_status(self.kind.status_model, fresh.get("status")))
             existing = find_condition(status.conditions, RECONCILED)
             if existing is None and value == "True":
                 return
@@ -293,7 +295,6 @@ class Reconciler(Generic[SpecT, StatusT]):
             updated = _with_condition(status, tick, RECONCILED, value, reason=reason, message=message)
             told = (Event("Warning", reason, message),) if value == "False" else ()
             record(writes, plural, fresh, status, updated, events=told, now=tick.now)
-            writes.flush()
         except Exception as error:  # reporting must not raise either
             if not is_status(error, 404):  # a resource deleted meanwhile has nothing left to report on
                 logger.error("%s/%s: cannot record the outcome: %s", tick.namespace, tick.name, describe(error)[1])

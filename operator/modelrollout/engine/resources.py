@@ -17,12 +17,13 @@ ControllerRevisions) and the routers keep their own adapters (``kube/``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from kubernetes import client
 
 from modelrollout import GROUP, VERSION
+from modelrollout.api.events import OUTBOX_FIELD, PendingEvent
 
 PatchType = Literal["merge", "json"]
 _CONTENT_TYPES: Mapping[PatchType, str] = {
@@ -46,6 +47,12 @@ class Resources(Protocol):
 
     def patch_status(self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource (``patch`` is ``{"status": {...}}``); returns the patched object."""
+        ...
+
+    def clear_outbox(
+        self, plural: str, namespace: str, name: str, *, uid: str, through: int, remaining: Sequence[PendingEvent]
+    ) -> None:
+        """The Events up to ``through`` are posted: leave only ``remaining`` in the status's outbox."""
         ...
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
@@ -85,6 +92,13 @@ class ApiResources:
             GROUP, VERSION, namespace, plural, name, dict(patch), _content_type=_CONTENT_TYPES["merge"]
         )
         return patched
+
+    def clear_outbox(
+        self, plural: str, namespace: str, name: str, *, uid: str, through: int, remaining: Sequence[PendingEvent]
+    ) -> None:
+        del uid, through
+        outbox = [pending.model_dump(mode="json", by_alias=True) for pending in remaining]
+        self.patch_status(plural, namespace, name, {"status": {OUTBOX_FIELD: outbox}})
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         self._core.create_namespaced_event(namespace, dict(event))

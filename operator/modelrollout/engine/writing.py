@@ -27,8 +27,6 @@ from modelrollout.kube.client import is_status
 SEQUENCE_ANNOTATION = f"{GROUP}/event-sequence"
 """On each Event from the outbox: its number among the resource's Events, so gaps and repeats can be told."""
 MESSAGE_LIMIT = 1000
-OUTBOX_FIELD = "pendingEvents"
-"""The status field that holds the outbox; a patch of it alone is its clearing (``engine/tickwrites.py``)."""
 logger = logging.getLogger(__name__)
 
 StatusT = TypeVar("StatusT", bound=ResourceStatus)
@@ -44,7 +42,8 @@ def record(
     events: Iterable[Event] = (),
     now: datetime,
 ) -> StatusT:
-    """Status first, with the Events in its outbox; then the Events; then the outbox cleared.
+    """Status first, with the Events in its outbox; then the Events; then the outbox cleared (a tick's
+    writes hold the clearing for the resource's next status write, ``engine/tickwrites.py``).
 
     ``before`` is what the resource holds now (fields that became unset are patched to null from it).
     A crash after the status write leaves the Events in status, and the next tick posts them under the
@@ -117,7 +116,9 @@ def event_name(name: str, uid: str, sequence: int) -> str:
 
 
 def post_outbox(resources: Resources, plural: str, body: Mapping[str, Any], status: StatusT) -> StatusT:
-    """Post the outbox's Events, oldest first, then clear the posted ones from status; returns the status written.
+    """Post the outbox's Events, oldest first, then clear the posted ones from status; returns the status as
+    it is meant to be (a tick's writes hold the clearing for the resource's next status write,
+    ``engine/tickwrites.py``).
 
     Each is created under :func:`event_name`, so an Event posted before a crash and posted again after
     it is refused with 409 and counts as posted. An Event the API server cannot accept (422) is dropped;
@@ -141,8 +142,10 @@ def post_outbox(resources: Resources, plural: str, body: Mapping[str, Any], stat
         remaining.pop(0)
     if len(remaining) == len(status.pending_events):
         return status
-    patch = {"status": {OUTBOX_FIELD: [p.model_dump(mode="json", by_alias=True) for p in remaining]}}
-    resources.patch_status(plural, meta["namespace"], meta["name"], patch)
+    through = remaining[0].sequence - 1 if remaining else status.pending_events[-1].sequence
+    resources.clear_outbox(
+        plural, meta["namespace"], meta["name"], uid=str(meta.get("uid")), through=through, remaining=remaining
+    )
     return status.model_copy(update={"pending_events": remaining})
 
 

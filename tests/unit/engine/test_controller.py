@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,16 +18,19 @@ from pydantic import BaseModel
 
 from modelrollout.api.status import ResourceStatus
 from modelrollout.config import Settings
+from modelrollout.core.decisions import Event
 from modelrollout.engine.context import Context
 from modelrollout.engine.controller import Controller
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.reconciler import Reconciler, Tick
+from modelrollout.engine.writing import enqueue_events
 from modelrollout.metrics.fake import FakeMetricSource
 from tests.support.kubernetes import InMemoryResources
 from tests.support.waiting import wait_for
 
 PLURAL = "stubs"
 WAIT = 10.0
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 class StubSpec(BaseModel):
@@ -137,6 +140,17 @@ def test_a_resource_asks_for_a_wake_up_when_time_or_no_watch_must_tell(world: An
     assert reconciler.ticks.acquire(timeout=WAIT)
     settled(controller)
     assert set(controller.queue._due) == {("ns", "a")}
+
+
+def test_a_resource_at_rest_with_a_held_clearing_asks_for_a_wake_up_behind_all_other_work(world: Any) -> None:
+    server, _, controller, reconciler = world
+    waiting = enqueue_events(ResourceStatus(), [Event("Normal", "Promoted", "v2")], NOW)
+    controller.seen(resource(server, "a", **waiting.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    assert reconciler.ticks.acquire(timeout=WAIT)
+    settled(controller)
+    assert server.reasons() == ["Promoted"]
+    (_, _, key, priority), *_ = controller.queue._delayed
+    assert (key, priority) == (("ns", "a"), Priority.IDLE)
 
 
 def test_an_active_resource_whose_tick_raised_still_asks_for_its_next_look(world: Any) -> None:

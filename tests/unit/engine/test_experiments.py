@@ -174,11 +174,12 @@ def test_the_design_tick_reads_the_arms_designs_the_test_then_moves_traffic() ->
         "event Designed",
         "status ['conditions', 'eventsRecorded', 'message', 'pendingEvents', 'startedAt']",  # Designed's clearing too
         "event Started",
-        "status ['pendingEvents']",
     ]
     assert w.metrics.queries == [feedback_in_window(REVISIONS[CHAMPION]), feedback_in_window(REVISIONS[CHALLENGER])]
     status = w.status()
-    assert returned == status, "the tick returns what the API server stored"
+    assert returned == status.model_copy(update={"pending_events": []}), (
+        "the tick returns what the API server stored, with the outbox as it is meant to be: its clearing is held"
+    )
     design = status.design
     assert design is not None
     assert design.samples_per_arm > 0
@@ -315,7 +316,6 @@ def test_auto_promote_copies_the_winners_model_onto_the_champion_then_records_an
         f"patch modeldeployments/{CHAMPION}",
         "status ['decision', 'eventsRecorded', 'pendingEvents']",
         "event Promoted",
-        "status ['pendingEvents']",
     ]
     champion = w.server.stored("modeldeployments", NAMESPACE, CHAMPION)
     winner = model_deployment(CHALLENGER)["spec"]

@@ -22,6 +22,7 @@ from modelrollout.engine import modeldeployments, preflight
 from modelrollout.engine.context import Context
 from modelrollout.engine.modeldeployments import ModelDeployments, _Rollout
 from modelrollout.engine.reconciler import Reconciler, Tick, parse_status
+from modelrollout.engine.tickwrites import TickWrites
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION, enqueue_events, event_name, post_outbox, record
 from modelrollout.metrics.fake import FakeMetricSource
 from tests.support.kubernetes import Crash, InMemoryResources
@@ -170,7 +171,8 @@ def test_a_quiet_tick_is_not_quiet_while_events_wait(server: InMemoryResources) 
 
     def quiet(status: ModelDeploymentStatus) -> bool:
         body = {**BODY, "spec": {}, "status": status.model_dump(mode="json", by_alias=True, exclude_none=True)}
-        return loop._quiet(Tick(context, client.ApiClient(), server, body, NOW))
+        writes = TickWrites(server, context.freshness, context.clearings)
+        return loop._quiet(Tick(context, client.ApiClient(), writes, body, NOW), writes)
 
     assert quiet(waiting.model_copy(update={"pending_events": []}))
     assert not quiet(waiting)

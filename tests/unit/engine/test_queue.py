@@ -116,6 +116,16 @@ def test_a_rollback_goes_first_then_canaries_in_traffic_then_the_rest() -> None:
     ]
 
 
+def test_bookkeeping_waits_until_nothing_else_is_queued_and_work_on_its_key_takes_it_along() -> None:
+    def clearings_then_a_burst(queue: WorkQueue) -> None:
+        queue.add("clearing-1", priority=Priority.IDLE)
+        queue.add("clearing-2", priority=Priority.IDLE)
+        queue.add("change-1")
+        queue.add("clearing-2")  # a change to the same resource: it goes with the changes, and takes the clearing
+
+    assert processed_while_busy("blocker", clearings_then_a_burst, 4)[1:] == ["change-1", "clearing-2", "clearing-1"]
+
+
 def test_a_queued_key_asked_for_sooner_moves_ahead_and_never_back() -> None:
     def queue_then_hurry(queue: WorkQueue) -> None:
         queue.add("a", priority=Priority.IN_TRAFFIC)

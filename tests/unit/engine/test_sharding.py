@@ -25,6 +25,7 @@ from modelrollout.engine.controller import Controller
 from modelrollout.engine.freshness import WatchFreshness
 from modelrollout.engine.queue import Priority
 from modelrollout.engine.sharding import LEASE_SECONDS, RENEW_SECONDS, Member, Membership, assign, plan, shard_of
+from modelrollout.engine.tickwrites import HeldClearings
 
 # --- shard_of ------------------------------------------------------------------------------------------------
 
@@ -387,7 +388,7 @@ def test_a_controller_reconciles_only_its_shards_and_catches_up_on_one_gained() 
     ticked: list[str] = []
     reconciler = SimpleNamespace(
         kind=SimpleNamespace(name="stub", plural="stubs", priority=lambda body: Priority.NORMAL),
-        context=SimpleNamespace(freshness=WatchFreshness()),
+        context=SimpleNamespace(freshness=WatchFreshness(), clearings=HeldClearings()),
         tick=lambda body, force, fresh: ticked.append(body["metadata"]["namespace"]),
         wake_in=lambda body, status: None,
     )
