@@ -97,6 +97,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         [PYTHON, "bench/bench_scale.py", "--sizes", "100,1000,2000", "--burst", "1000"],
     ),
     (
+        "The API server's CPU per request, by kind (issue 15)",
+        "Which of the operator's requests are worth saving: a custom resource's status write against a core "
+        "object's write and an Event, on the local control plane.",
+        [PYTHON, "bench/bench_write_cost.py", "--count", "600", "--rounds", "3"],
+    ),
+    (
         "CLI CSV reader (issue 16)",
         "Target: at most 2x the input's size in memory on 1,000,000 rows; "
         "the stdlib reader against pandas and pyarrow.",
