@@ -259,7 +259,7 @@ class _Rollout(KindWork):
 
         Its ``observedGeneration`` is the generation at which the router's state last changed, not the last
         one at which it was read: bumping it alone on a new generation cost every canary's start a status
-        write of its own (a custom resource's status write costs the API server about 6 ms of CPU). The
+        write of its own (a custom resource's status write costs the API server about five times an Event). The
         resource's own ``status.observedGeneration`` says which generation was acted on.
         """
         if state.problem is not None:
