@@ -10,9 +10,9 @@ Two things happen to every write of a tick beyond the call itself:
 
 Each status write of a custom resource costs the API server several times what a core object's write
 does (7.3 ms of CPU against 1.4 ms for an Event on the local control plane, ``bench/bench_write_cost.py``),
-and comes back to every watch of the kind. A transition used to cost two: the status with its Events in
-the outbox, then the outbox cleared. A canary's next transition (its first step, once its pods are ready)
-usually comes within seconds and now carries the clearing of the one before.
+and comes back to every watch of the kind. A transition whose tick had nothing more to write cost two:
+the status with its Events in the outbox, then the outbox cleared. A canary's next transition (its first
+step, once its pods are ready) usually comes within seconds and now carries the clearing of the one before.
 
 Holding it is safe: the Events are posted under names fixed by their sequence, and every tick first drops
 from the outbox the ones this process has posted (:meth:`TickWrites.unposted`), so they are neither posted
