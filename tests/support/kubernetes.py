@@ -18,7 +18,7 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
-from modelrollout.api.events import PendingEvent
+from modelrollout.api.events import PendingEvent, outbox_fields
 from modelrollout.engine.resources import PatchType
 from modelrollout.engine.writing import SEQUENCE_ANNOTATION
 
@@ -119,8 +119,7 @@ class InMemoryResources:
         self, plural: str, namespace: str, name: str, *, uid: str, through: int, remaining: Sequence[PendingEvent]
     ) -> None:
         del uid, through
-        outbox = [pending.model_dump(mode="json", by_alias=True) for pending in remaining]
-        self.patch_status(plural, namespace, name, {"status": {"pendingEvents": outbox}})
+        self.patch_status(plural, namespace, name, {"status": outbox_fields(remaining)})
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         code = self.refuse.get(event["reason"])

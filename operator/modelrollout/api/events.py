@@ -8,8 +8,9 @@ clearing it makes every transition's Event appear exactly once across crashes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -34,3 +35,8 @@ class PendingEvent(StatusModel):
     """The Event's message."""
     time: datetime
     """When the transition was decided."""
+
+
+def outbox_fields(remaining: Sequence[PendingEvent]) -> dict[str, Any]:
+    """The status fields that leave only ``remaining`` in the outbox, as a merge patch writes them."""
+    return {OUTBOX_FIELD: [pending.model_dump(mode="json", by_alias=True) for pending in remaining]}

@@ -131,13 +131,13 @@ class Controller:
             return
         try:
             wake = self.reconciler.wake_in(latest, status)
+            active = self.reconciler.active(latest, status)
         except Exception:  # a status the watch delivered but the model refuses: look again after the cap
             logger.exception("%s/%s: cannot tell when to look again", *key)
-            wake = RETRY_CAP_SECONDS
+            wake, active = RETRY_CAP_SECONDS, False
         # A held outbox clearing (engine/tickwrites.py) is sent by a later tick: an active resource's next one,
         # else one that waits until nothing else is queued, so that in a burst it can still ride on a write.
         clearing = self._clearings.due_in((self.reconciler.kind.plural, *key))
-        active = wake is not None and wake <= self.reconciler.context.settings.tick_seconds
         if clearing is not None and not active and (wake is None or clearing < wake):
             self.queue.add_after(key, clearing, priority=Priority.IDLE)
         elif wake is not None:

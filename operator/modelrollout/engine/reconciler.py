@@ -202,9 +202,7 @@ class Reconciler(Generic[SpecT, StatusT]):
         return status
 
     def _quiet(self, tick: Tick, writes: TickWrites) -> bool:
-        cached = writes.unposted(
-            self.kind.plural, tick.body, parse_status(self.kind.status_model, tick.body.get("status"))
-        )
+        cached = self._recorded(writes, tick.body)
         if cached.observed_generation != tick.generation or ACTION_ANNOTATION in tick.annotations:
             return False
         if cached.pending_events:  # Events recorded before a crash: posted before anything else
@@ -214,6 +212,10 @@ class Reconciler(Generic[SpecT, StatusT]):
         if self.kind.resyncs(spec, cached) and self.context.due(self.kind.name, tick.namespace, tick.name, every):
             return False
         return self.kind.at_rest(spec, cached, tick.now)
+
+    def _recorded(self, writes: TickWrites, body: Mapping[str, Any]) -> StatusT:
+        """The status ``body`` records, less the outbox's Events this process has posted and not yet cleared."""
+        return writes.unposted(self.kind.plural, body, parse_status(self.kind.status_model, body.get("status")))
 
     def wake_in(self, body: Mapping[str, Any], status: StatusT | None) -> float | None:
         """Seconds until this resource should be looked at again without any change to it; None: never.
@@ -232,6 +234,11 @@ class Reconciler(Generic[SpecT, StatusT]):
             return settings.tick_seconds
         return settings.resync_seconds if self.kind.resyncs(spec, current) else None
 
+    def active(self, body: Mapping[str, Any], status: StatusT | None) -> bool:
+        """Whether the resource is looked at every ``tick_seconds`` (a rollout in its steps, say)."""
+        current = status if status is not None else parse_status(self.kind.status_model, body.get("status"))
+        return self.kind.active(dict(body.get("spec") or {}), current)
+
     def _run(self, tick: Tick, writes: TickWrites, *, fresh: bool) -> StatusT:
         started = time.monotonic()
         kind = self.kind
@@ -239,8 +246,7 @@ class Reconciler(Generic[SpecT, StatusT]):
             tick.body = copy.deepcopy(tick.body)
         else:
             tick.body = tick.resources.get(kind.plural, tick.namespace, tick.name)
-        recorded = writes.unposted(kind.plural, tick.body, parse_status(kind.status_model, tick.body.get("status")))
-        status = post_outbox(tick.resources, kind.plural, tick.body, recorded)
+        status = post_outbox(tick.resources, kind.plural, tick.body, self._recorded(writes, tick.body))
         try:
             spec = kind.spec_model.model_validate(tick.body.get("spec") or {})
         except ValidationError as error:
@@ -282,7 +288,7 @@ class Reconciler(Generic[SpecT, StatusT]):
         plural = self.kind.plural
         try:
             fresh = writes.get(plural, tick.namespace, tick.name)
-            status = writes.unposted(plural, fresh, parse_status(self.kind.status_model, fresh.get("status")))
+            status = self._recorded(writes, fresh)
             existing = find_condition(status.conditions, RECONCILED)
             if existing is None and value == "True":
                 return

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from kubernetes import client
 
 from modelrollout import GROUP, VERSION
-from modelrollout.api.events import OUTBOX_FIELD, PendingEvent
+from modelrollout.api.events import PendingEvent, outbox_fields
 
 PatchType = Literal["merge", "json"]
 _CONTENT_TYPES: Mapping[PatchType, str] = {
@@ -97,8 +97,7 @@ class ApiResources:
         self, plural: str, namespace: str, name: str, *, uid: str, through: int, remaining: Sequence[PendingEvent]
     ) -> None:
         del uid, through
-        outbox = [pending.model_dump(mode="json", by_alias=True) for pending in remaining]
-        self.patch_status(plural, namespace, name, {"status": {OUTBOX_FIELD: outbox}})
+        self.patch_status(plural, namespace, name, {"status": outbox_fields(remaining)})
 
     def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         self._core.create_namespaced_event(namespace, dict(event))

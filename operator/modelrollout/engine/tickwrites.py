@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from modelrollout.api.events import OUTBOX_FIELD, PendingEvent
+from modelrollout.api.events import PendingEvent, outbox_fields
 from modelrollout.api.status import ResourceStatus
 from modelrollout.engine.freshness import Key, WatchFreshness
 from modelrollout.engine.resources import PatchType, Resources
@@ -46,8 +46,8 @@ class _Clearing:
     uid: str
     through: int
     """Every Event of the resource up to this sequence is posted."""
-    remaining: list[dict[str, Any]]
-    """The outbox as it is meant to be: the Events not yet posted."""
+    fields: dict[str, Any]
+    """The status fields of the outbox as it is meant to be: the Events not yet posted."""
     since: float
 
 
@@ -64,14 +64,13 @@ class HeldClearings:
         with self._lock:
             earlier = self._held.get(key)
             since = earlier.since if earlier is not None and earlier.uid == uid else self._clock()
-            dumped = [pending.model_dump(mode="json", by_alias=True) for pending in remaining]
-            self._held[key] = _Clearing(uid, through, dumped, since)
+            self._held[key] = _Clearing(uid, through, outbox_fields(remaining), since)
 
     def take(self, key: Key) -> dict[str, Any] | None:
         """The status fields that clear the outbox, now to be written; None when none is held."""
         with self._lock:
             clearing = self._held.pop(key, None)
-        return None if clearing is None else {OUTBOX_FIELD: clearing.remaining}
+        return None if clearing is None else clearing.fields
 
     def posted_through(self, key: Key, uid: str) -> int:
         """Up to which sequence this resource's Events are known posted (0: none known)."""

@@ -391,6 +391,7 @@ def test_a_controller_reconciles_only_its_shards_and_catches_up_on_one_gained() 
         context=SimpleNamespace(freshness=WatchFreshness(), clearings=HeldClearings()),
         tick=lambda body, force, fresh: ticked.append(body["metadata"]["namespace"]),
         wake_in=lambda body, status: None,
+        active=lambda body, status: False,
     )
     controller = Controller(reconciler, workers=1)  # type: ignore[arg-type]
     recorder = Recorder()
