@@ -111,7 +111,8 @@ class ModelDeployments:
 
 @dataclass
 class _Rollout(KindWork):
-    """One tick's work on one ModelDeployment: observe, decide, record, converge, verify, record."""
+    """One tick's work on one ModelDeployment: observe, decide, record, converge, verify, record (a step
+    forward skips the first record: ``core.rollout.acts_first``)."""
 
     reader: OwnedReader = dataclasses.field(default_factory=Listing)
 
@@ -139,7 +140,12 @@ class _Rollout(KindWork):
             action=action,
         )
         decision = rollout.decide(parsed, status, observations)
-        recorded = self._record(status, decision)
+        if rollout.acts_first(parsed, status, decision):
+            # A step forward: recorded once below, with what the router confirms and this decision's Events.
+            recorded, stored, carried = decision.status, status, decision.events
+        else:
+            recorded = stored = self._record(status, decision)
+            carried = ()
 
         converger = Converger(self.api, parent, parsed, owned, operator_image=self.tick.context.settings.operator_image)
         converger.revisions(decision.status)
@@ -155,8 +161,10 @@ class _Rollout(KindWork):
             recorded,
             dataclasses.replace(observations, router_weight=router_state.canary_weight, analysis=None, action=None),
         )
-        settled = dataclasses.replace(settled, status=self._router_condition(settled.status, router_state))
-        final = self._record(recorded, settled)
+        settled = dataclasses.replace(
+            settled, status=self._router_condition(settled.status, router_state), events=carried + settled.events
+        )
+        final = self._record(stored, settled)
         converger.prune_revisions(settled.status, decision.keep_revisions)
         if action is not None:
             clear_action(self.tick.resources, md.PLURAL, self.namespace, self.name, action.id)

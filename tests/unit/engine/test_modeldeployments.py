@@ -243,6 +243,25 @@ def test_a_guardrail_breach_rolls_back_on_the_route_without_editing_the_spec(wor
     assert status["stableRevision"]["modelVersion"] == "1.0.0"
     assert (world.body()["spec"], world.body()["metadata"]["generation"]) == (spec, generation), "spec untouched"
     assert requests.index("patch modeldeployments/returns/status") < requests.index("create events")
+    assert requests.index("patch modeldeployments/returns/status") < requests.index("patch httproutes/returns"), (
+        "a rollback is recorded before it is acted on, so its reason survives a crash in between"
+    )
+
+
+def test_a_step_forward_is_acted_on_first_and_recorded_once_with_what_the_router_confirmed(world: World) -> None:
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"])
+    requests: list[str] = []
+    while world.on_canary() == 0:
+        requests = world.tick()
+    status_writes = [request for request in requests if request == "patch modeldeployments/returns/status"]
+    assert status_writes == ["patch modeldeployments/returns/status"], requests
+    assert requests.index("patch httproutes/returns") < requests.index("patch modeldeployments/returns/status")
+    status = world.status()
+    assert (status["canaryWeight"], status["currentStepIndex"]) == (5, 0)
+    assert "stepStartedAt" in status, "the one write says the step started: the router confirmed it"
+    told = [event["reason"] for (_, plural, _, _), event in world.server.objects.items() if plural == "events"]
+    assert told[-1] == "StepStarted", told
 
 
 def test_an_abort_is_carried_out_once_and_its_annotation_cleared(world: World) -> None:

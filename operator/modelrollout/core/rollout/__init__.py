@@ -9,13 +9,14 @@ here only.
 
 from modelrollout.core.rollout.machine import decide
 from modelrollout.core.rollout.scheduling import analysis_due, guardrails_due, waits_for_ready_pods, work_due
-from modelrollout.core.rollout.values import Decision, Desired, Observations, SmokeObservation
+from modelrollout.core.rollout.values import Decision, Desired, Observations, SmokeObservation, acts_first
 
 __all__ = [
     "Decision",
     "Desired",
     "Observations",
     "SmokeObservation",
+    "acts_first",
     "analysis_due",
     "decide",
     "guardrails_due",

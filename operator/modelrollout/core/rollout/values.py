@@ -88,3 +88,16 @@ def desired(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Desired
         canary_weight=weight,
         smoke_attempt=smoke_attempt,
     )
+
+
+def acts_first(spec: ModelDeploymentSpec, before: ModelDeploymentStatus, decision: Decision) -> bool:
+    """Whether ``decision`` may be acted on before it is recorded: it only moves more traffic to the same canary.
+
+    Such a step forward is recorded once, with what the router confirmed, instead of twice (the intent, then
+    the confirmation). A crash in between loses nothing: the next tick reads the same status, decides the
+    same step again, and acting twice is harmless. Whatever moves traffic away from a canary (a rollback, an
+    abort, a promotion) is recorded first, so that its reason and its Events survive a crash even when the
+    evidence behind it does not come again.
+    """
+    now, then = desired(spec, before), decision.desired
+    return then.canary is not None and then.canary == now.canary and then.canary_weight > now.canary_weight
