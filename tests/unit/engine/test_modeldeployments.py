@@ -264,6 +264,21 @@ def test_a_step_forward_is_acted_on_first_and_recorded_once_with_what_the_router
     assert told[-1] == "StepStarted", told
 
 
+def test_a_rollout_of_four_steps_writes_its_status_seven_times(world: World) -> None:
+    """The start, each of the four steps once (acted on first), and the promotion twice: recorded before the
+    route moves all traffic to the new stable, then Healthy once the route confirms it. Eleven before steps
+    were acted on first; a custom resource's status write is the API server's most expensive request here."""
+    with_stable(world)
+    world.change(**document("2.0.0")["spec"])
+    writes = 0
+    for _ in range(80):
+        writes += world.tick().count("patch modeldeployments/returns/status")
+        if world.status()["phase"] == "Healthy" and world.status()["stableRevision"]["modelVersion"] == "2.0.0":
+            break
+    assert world.status()["stableRevision"]["modelVersion"] == "2.0.0"
+    assert writes == 7
+
+
 def test_an_abort_is_carried_out_once_and_its_annotation_cleared(world: World) -> None:
     with_stable(world)
     world.change(**document("2.0.0")["spec"])
