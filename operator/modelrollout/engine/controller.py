@@ -130,8 +130,9 @@ class Controller:
         if latest is None:
             return
         try:
-            wake = self.reconciler.wake_in(latest, status)
-            active = self.reconciler.active(latest, status)
+            current = status if status is not None else self.reconciler.status_of(latest)  # parsed once for both
+            wake = self.reconciler.wake_in(latest, current)
+            active = self.reconciler.active(latest, current)
         except Exception:  # a status the watch delivered but the model refuses: look again after the cap
             logger.exception("%s/%s: cannot tell when to look again", *key)
             wake, active = RETRY_CAP_SECONDS, False

@@ -215,7 +215,7 @@ class Reconciler(Generic[SpecT, StatusT]):
 
     def _recorded(self, writes: TickWrites, body: Mapping[str, Any]) -> StatusT:
         """The status ``body`` records, less the outbox's Events this process has posted and not yet cleared."""
-        return writes.unposted(self.kind.plural, body, parse_status(self.kind.status_model, body.get("status")))
+        return writes.unposted(self.kind.plural, body, self.status_of(body))
 
     def wake_in(self, body: Mapping[str, Any], status: StatusT | None) -> float | None:
         """Seconds until this resource should be looked at again without any change to it; None: never.
@@ -227,17 +227,20 @@ class Reconciler(Generic[SpecT, StatusT]):
         retry = self.context.retry_in(self.kind.name, meta["namespace"], meta["name"])
         if retry is not None:
             return retry
-        spec = dict(body.get("spec") or {})
-        current = status if status is not None else parse_status(self.kind.status_model, body.get("status"))
+        current = status if status is not None else self.status_of(body)
         settings = self.context.settings
-        if self.kind.active(spec, current):
+        if self.active(body, current):
             return settings.tick_seconds
-        return settings.resync_seconds if self.kind.resyncs(spec, current) else None
+        return settings.resync_seconds if self.kind.resyncs(dict(body.get("spec") or {}), current) else None
 
     def active(self, body: Mapping[str, Any], status: StatusT | None) -> bool:
         """Whether the resource is looked at every ``tick_seconds`` (a rollout in its steps, say)."""
-        current = status if status is not None else parse_status(self.kind.status_model, body.get("status"))
+        current = status if status is not None else self.status_of(body)
         return self.kind.active(dict(body.get("spec") or {}), current)
+
+    def status_of(self, body: Mapping[str, Any]) -> StatusT:
+        """The status ``body`` holds, parsed (once, by a caller that asks both :meth:`wake_in` and :meth:`active`)."""
+        return parse_status(self.kind.status_model, body.get("status"))
 
     def _run(self, tick: Tick, writes: TickWrites, *, fresh: bool) -> StatusT:
         started = time.monotonic()

@@ -392,6 +392,7 @@ def test_a_controller_reconciles_only_its_shards_and_catches_up_on_one_gained() 
         tick=lambda body, force, fresh: ticked.append(body["metadata"]["namespace"]),
         wake_in=lambda body, status: None,
         active=lambda body, status: False,
+        status_of=lambda body: None,
     )
     controller = Controller(reconciler, workers=1)  # type: ignore[arg-type]
     recorder = Recorder()
